@@ -1,0 +1,372 @@
+// Everything on the TCP port: length-prefixed frames, the signed server-to-server messages (code 0 vote
+// with the beta's buffer, code 1 catch-up database) and the client requests and responses.
+// docs/protocol.md describes every byte; this file and that document say the same thing.
+
+import { decode as msgpackDecode, encode as msgpackEncode } from "@msgpack/msgpack";
+import { readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
+import { HASH_BYTES, sha256 } from "./hash.ts";
+import { type KeyPair, PUBLIC_KEY_BYTES, sign, SIGNATURE_BYTES, verifySignature } from "./keys.ts";
+import { MAX_DB_BYTES, type RecentIds } from "./ledger.ts";
+import { TX_BYTES } from "./tx.ts";
+
+/** Bytes of the length prefix (u32 big-endian) before every message. */
+export const LENGTH_PREFIX_BYTES = 4;
+/** Most transfers one frame's buffer may hold. */
+export const MAX_FRAME_TXS = 1_000_000;
+/** Most recent-id frames and ids a catch-up may carry. */
+export const MAX_RECENT_FRAMES = 4096;
+export const MAX_RECENT_IDS = 4 * MAX_FRAME_TXS;
+/** Largest message from anyone not yet known to be a listed server (client requests are tiny). */
+export const MAX_CLIENT_MESSAGE_BYTES = 4096;
+/** Largest response a client accepts. */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+/** Largest server-to-server message: a catch-up of the largest database and its recent ids. */
+export const MAX_PEER_MESSAGE_BYTES = 1 + PUBLIC_KEY_BYTES + SIGNATURE_BYTES + 1 + 8 + 8 + MAX_DB_BYTES + 4 +
+  MAX_RECENT_FRAMES * 12 + MAX_RECENT_IDS * HASH_BYTES;
+
+/** First byte of every message body. */
+export const Kind = {
+  /** Signed server-to-server message: key | signature | payload. */
+  peer: 0x01,
+  /** Client: submit a transfer (144 bytes follow). */
+  submit: 0x10,
+  /** Client: balance of an account (32 bytes follow). */
+  balance: 0x11,
+  /** Client: this server's status (nothing follows). */
+  status: 0x12,
+  /** Client: outcome of a transfer (id 32 | timestamp u64 follow). */
+  txStatus: 0x13,
+  /** Server to the alpha: a transfer received by another server (144 bytes follow). */
+  relay: 0x14,
+  /** Response to any client request: a MessagePack map follows. */
+  response: 0x20,
+} as const;
+
+/** Payload codes of server-to-server messages (the seed's code byte). */
+export const Code = { vote: 0, catchup: 1 } as const;
+
+/** Bytes of a peer message before its payload. */
+export const PEER_HEAD_BYTES = 1 + PUBLIC_KEY_BYTES + SIGNATURE_BYTES;
+
+/** Code 0: a server's database hash for a frame; from the beta it carries the frame's transfers. */
+export interface Vote {
+  readonly code: 0;
+  readonly frame: number;
+  readonly hash: string;
+  /** Concatenated 144-byte transfers; present only when the sender is the frame's beta. */
+  readonly txBytes: Uint8Array;
+}
+
+/** Code 1: an agreed database sent to an out-of-sync server, with the ids of recent transfers. */
+export interface Catchup {
+  readonly code: 1;
+  readonly frame: number;
+  readonly db: Uint8Array;
+  readonly recent: RecentIds;
+}
+
+/** A decoded, signature-checked server-to-server message. */
+export interface PeerMessage {
+  readonly sender: string;
+  readonly payload: Vote | Catchup;
+}
+
+function header(kind: number, bodyBytes: number): Uint8Array {
+  const b = new Uint8Array(LENGTH_PREFIX_BYTES + 1);
+  viewOf(b).setUint32(0, bodyBytes);
+  b[4] = kind;
+  return b;
+}
+
+/** Encodes code 0. */
+export function encodeVote(frame: number, hash: Uint8Array, txBytes: Uint8Array = new Uint8Array(0)): Uint8Array {
+  if (txBytes.length % TX_BYTES !== 0) throw new RangeError("Transfer buffer is not a whole number of transfers");
+  const out = new Uint8Array(1 + 8 + HASH_BYTES + txBytes.length);
+  out[0] = Code.vote;
+  writeU64(viewOf(out), 1, frame);
+  out.set(hash, 9);
+  out.set(txBytes, 9 + HASH_BYTES);
+  return out;
+}
+
+/** Encodes code 1 as chunks (the database is not copied). */
+export function encodeCatchup(frame: number, db: Uint8Array, recent: RecentIds): Uint8Array[] {
+  const head = new Uint8Array(1 + 8 + 8);
+  head[0] = Code.catchup;
+  writeU64(viewOf(head), 1, frame);
+  writeU64(viewOf(head), 9, db.length);
+  let idCount = 0;
+  for (const r of recent) idCount += r.ids.size;
+  const tail = new Uint8Array(4 + recent.length * 12 + idCount * HASH_BYTES);
+  const view = viewOf(tail);
+  view.setUint32(0, recent.length);
+  let off = 4;
+  for (const r of recent) {
+    writeU64(view, off, r.frame);
+    view.setUint32(off + 8, r.ids.size);
+    off += 12;
+    for (const id of r.ids) {
+      for (let i = 0; i < HASH_BYTES; i++) tail[off + i] = parseInt(id.slice(2 * i, 2 * i + 2), 16);
+      off += HASH_BYTES;
+    }
+  }
+  return [head, db, tail];
+}
+
+/** Decodes a payload; throws SyntaxError when it does not parse. */
+export function decodePayload(payload: Uint8Array): Vote | Catchup {
+  const view = viewOf(payload);
+  if (payload.length < 9) throw new SyntaxError("Peer payload is shorter than its code and frame");
+  const frame = readU64(view, 1);
+  if (frame < 0) throw new SyntaxError("Peer payload frame is out of range");
+  if (payload[0] === Code.vote) {
+    if (payload.length < 9 + HASH_BYTES) throw new SyntaxError("Vote is shorter than its hash");
+    const txBytes = payload.subarray(9 + HASH_BYTES);
+    if (txBytes.length % TX_BYTES !== 0) throw new SyntaxError("Vote buffer is not a whole number of transfers");
+    if (txBytes.length / TX_BYTES > MAX_FRAME_TXS) throw new SyntaxError("Vote buffer holds too many transfers");
+    return { code: 0, frame, hash: toHex(payload.subarray(9, 9 + HASH_BYTES)), txBytes };
+  }
+  if (payload[0] === Code.catchup) {
+    if (payload.length < 17) throw new SyntaxError("Catch-up is shorter than its header");
+    const dbBytes = readU64(view, 9);
+    if (dbBytes < 0 || dbBytes > MAX_DB_BYTES || 17 + dbBytes + 4 > payload.length) {
+      throw new SyntaxError("Catch-up database length is out of range");
+    }
+    const db = payload.subarray(17, 17 + dbBytes);
+    let off = 17 + dbBytes;
+    const frames = view.getUint32(off);
+    off += 4;
+    if (frames > MAX_RECENT_FRAMES) throw new SyntaxError("Catch-up carries too many recent frames");
+    const recent: { frame: number; ids: Set<string> }[] = [];
+    for (let f = 0; f < frames; f++) {
+      if (off + 12 > payload.length) throw new SyntaxError("Catch-up recent ids are cut off");
+      const rFrame = readU64(view, off);
+      const n = view.getUint32(off + 8);
+      off += 12;
+      if (rFrame < 0 || off + n * HASH_BYTES > payload.length) throw new SyntaxError("Catch-up recent ids are cut off");
+      const ids = new Set<string>();
+      for (let i = 0; i < n; i++) ids.add(toHex(payload.subarray(off + i * HASH_BYTES, off + (i + 1) * HASH_BYTES)));
+      off += n * HASH_BYTES;
+      recent.push({ frame: rFrame, ids });
+    }
+    if (off !== payload.length) throw new SyntaxError("Catch-up has trailing bytes");
+    return { code: 1, frame, db, recent };
+  }
+  throw new SyntaxError(`Unknown peer payload code ${payload[0]}`);
+}
+
+/**
+ * Signs a payload (given as chunks) as `keyPair` and returns the message chunks ready to write,
+ * length prefix included: the seed's layout, sender key | signature of SHA-256(payload) | payload.
+ */
+export async function encodePeerMessage(keyPair: KeyPair, payload: Uint8Array[]): Promise<Uint8Array[]> {
+  const hashed = sha256(concat(payload));
+  const signature = await sign(keyPair, hashed);
+  let payloadBytes = 0;
+  for (const p of payload) payloadBytes += p.length;
+  const head = new Uint8Array(LENGTH_PREFIX_BYTES + PEER_HEAD_BYTES);
+  viewOf(head).setUint32(0, PEER_HEAD_BYTES + payloadBytes);
+  head[4] = Kind.peer;
+  head.set(keyPair.publicKey, 5);
+  head.set(signature, 5 + PUBLIC_KEY_BYTES);
+  return [head, ...payload];
+}
+
+/**
+ * Checks a peer message body (kind byte included): a listed sender and a valid signature. Returns
+ * undefined with a reason in `problem` when it must be dropped.
+ */
+export function openPeerMessage(
+  body: Uint8Array,
+  isListed: (keyHex: string) => boolean,
+): { sender: string; payload: Uint8Array } | { problem: string; sender?: string } {
+  if (body.length < PEER_HEAD_BYTES + 1) return { problem: "message is shorter than its head" };
+  const key = body.subarray(1, 1 + PUBLIC_KEY_BYTES);
+  const sender = toHex(key);
+  if (!isListed(sender)) return { problem: "sender key is not in peers.json", sender };
+  const signature = body.subarray(1 + PUBLIC_KEY_BYTES, PEER_HEAD_BYTES);
+  const payload = body.subarray(PEER_HEAD_BYTES);
+  if (!verifySignature(key, sha256(payload), signature)) return { problem: "signature does not verify", sender };
+  return { sender, payload };
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+/** A client request with its fixed-size argument. */
+export function encodeRequest(kind: number, argument: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = new Uint8Array(LENGTH_PREFIX_BYTES + 1 + argument.length);
+  out.set(header(kind, 1 + argument.length));
+  out.set(argument, 5);
+  return out;
+}
+
+/** A response: kind 0x20 and a MessagePack map. */
+export function encodeResponse(value: Record<string, unknown>): Uint8Array {
+  const packed = msgpackEncode(value, { ignoreUndefined: true });
+  const out = new Uint8Array(LENGTH_PREFIX_BYTES + 1 + packed.length);
+  out.set(header(Kind.response, 1 + packed.length));
+  out.set(packed, 5);
+  return out;
+}
+
+/** Decodes a response body; throws SyntaxError when it is not one. */
+export function decodeResponse(body: Uint8Array): Record<string, unknown> {
+  if (body[0] !== Kind.response) throw new SyntaxError("Reply is not a response");
+  const value = msgpackDecode(body.subarray(1));
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new SyntaxError("Response is not a map");
+  }
+  return value as Record<string, unknown>;
+}
+
+/** What MessageReader reads from (a Deno.Conn). */
+export interface ByteReader {
+  read(p: Uint8Array): Promise<number | null>;
+}
+
+/** What MessageWriter writes to (a Deno.Conn). */
+export interface ByteWriter {
+  write(p: Uint8Array): Promise<number>;
+}
+
+/** Thrown by MessageReader when the peer breaks the framing rules; the connection is closed. */
+export class ProtocolError extends Error {
+  override name = "ProtocolError";
+}
+
+/**
+ * Reads length-prefixed messages from a connection. A message above `maxBytes` is refused unless
+ * `allowLarge` accepts its first 33 bytes (kind and sender key), so only listed servers can make the
+ * reader allocate more than MAX_CLIENT_MESSAGE_BYTES.
+ */
+export class MessageReader {
+  #conn: ByteReader;
+  #buf = new Uint8Array(64 * 1024);
+  #start = 0;
+  #end = 0;
+  #maxBytes: number;
+  #allowLarge: ((head: Uint8Array, bytes: number) => boolean) | undefined;
+
+  constructor(
+    conn: ByteReader,
+    options: { maxBytes: number; allowLarge?: (head: Uint8Array, bytes: number) => boolean },
+  ) {
+    this.#conn = conn;
+    this.#maxBytes = options.maxBytes;
+    this.#allowLarge = options.allowLarge;
+  }
+
+  /** Bytes received but not yet returned. */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  async #fill(): Promise<boolean> {
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (this.#end === this.#buf.length) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+    }
+    const n = await this.#conn.read(this.#buf.subarray(this.#end));
+    if (n === null) return false;
+    this.#end += n;
+    return true;
+  }
+
+  async #ensure(n: number): Promise<boolean> {
+    while (this.#end - this.#start < n) {
+      if (!(await this.#fill())) {
+        if (this.#end === this.#start) return false;
+        throw new ProtocolError("connection closed in the middle of a message");
+      }
+    }
+    return true;
+  }
+
+  /** The next message body, or null at a clean end of stream. */
+  async next(): Promise<Uint8Array | null> {
+    if (!(await this.#ensure(LENGTH_PREFIX_BYTES))) return null;
+    const size = viewOf(this.#buf).getUint32(this.#start);
+    if (size === 0) throw new ProtocolError("empty message");
+    this.#start += LENGTH_PREFIX_BYTES;
+    if (size > this.#maxBytes) {
+      const headBytes = Math.min(size, 1 + PUBLIC_KEY_BYTES);
+      await this.#ensure(headBytes);
+      const head = this.#buf.subarray(this.#start, this.#start + headBytes);
+      if (this.#allowLarge === undefined || !this.#allowLarge(head, size)) {
+        throw new ProtocolError(`message of ${size} bytes is above the limit of ${this.#maxBytes}`);
+      }
+    }
+    if (size <= this.#buf.length) {
+      await this.#ensure(size);
+      const body = this.#buf.slice(this.#start, this.#start + size);
+      this.#start += size;
+      return body;
+    }
+    // A large message is read straight into its own buffer.
+    const body = new Uint8Array(size);
+    let have = this.#end - this.#start;
+    body.set(this.#buf.subarray(this.#start, this.#end));
+    this.#start = this.#end = 0;
+    while (have < size) {
+      const n = await this.#conn.read(body.subarray(have));
+      if (n === null) throw new ProtocolError("connection closed in the middle of a message");
+      have += n;
+    }
+    return body;
+  }
+}
+
+/** Writes message chunks to a connection one message at a time, in order. */
+export class MessageWriter {
+  #conn: ByteWriter;
+  #tail: Promise<void> = Promise.resolve();
+  #queuedBytes = 0;
+  #failed: Error | undefined;
+  /** Most bytes allowed to wait unwritten before the connection counts as stuck. */
+  readonly maxQueuedBytes: number;
+
+  constructor(conn: ByteWriter, options: { maxQueuedBytes: number }) {
+    this.#conn = conn;
+    this.maxQueuedBytes = options.maxQueuedBytes;
+  }
+
+  /** Queues a message; resolves once written. Rejects if the connection failed or is stuck. */
+  write(chunks: Uint8Array[]): Promise<void> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    let size = 0;
+    for (const c of chunks) size += c.length;
+    if (this.#queuedBytes > 0 && this.#queuedBytes + size > this.maxQueuedBytes) {
+      return Promise.reject(new ProtocolError("too many bytes waiting to be written"));
+    }
+    this.#queuedBytes += size;
+    const run = async () => {
+      try {
+        for (const chunk of chunks) {
+          let off = 0;
+          while (off < chunk.length) off += await this.#conn.write(chunk.subarray(off));
+        }
+      } catch (err) {
+        this.#failed = err as Error;
+        throw err;
+      } finally {
+        this.#queuedBytes -= size;
+      }
+    };
+    const p = this.#tail.then(run);
+    this.#tail = p.catch(() => {});
+    return p;
+  }
+}
