@@ -35,7 +35,9 @@ function findCommand(name: string) {
   const command = COMMANDS.find((c) => c.name === name);
   if (command !== undefined) return command;
   const hint = closest(name, COMMANDS.map((c) => c.name));
-  throw new UsageError(`Unknown command "${name}"` + (hint ? `; did you mean "${hint}"?` : "") + " (see coin --help)");
+  throw new UsageError(
+    `Unknown command "${name}"` + (hint ? `; did you mean "${hint}"?` : "") + " (see coin --help)",
+  );
 }
 
 /** Runs coin with `args`; returns the exit status. Never calls Deno.exit itself. */
@@ -55,7 +57,9 @@ export async function main(args: string[], io: Io): Promise<number> {
       else io.out(findCommand(rest[0]).help);
       return 0;
     }
-    if (first.startsWith("-")) throw new UsageError(`Unknown option "${first}"; a command comes first (see coin --help)`);
+    if (first.startsWith("-")) {
+      throw new UsageError(`Unknown option "${first}"; a command comes first (see coin --help)`);
+    }
     await findCommand(first).run(rest, io);
     return 0;
   } catch (err) {

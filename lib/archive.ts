@@ -76,7 +76,9 @@ export async function readArchiveEntry(dir: string, entry: ArchiveEntry): Promis
   const problem = checkEntryBytes(entry, bytes);
   if (problem !== undefined) throw new CoinError(`Archive entry "${entry.name}" is corrupt: ${problem}`);
   const ledger = Ledger.fromPacked(bytes);
-  if (ledger.hash !== entry.hash) throw new Error("Invariant broken: verified entry hash differs from its name");
+  if (ledger.hash !== entry.hash) {
+    throw new Error("Invariant broken: verified entry hash differs from its name");
+  }
   return ledger;
 }
 

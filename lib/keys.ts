@@ -56,7 +56,9 @@ export async function generateKeyPair(): Promise<KeyPair> {
 
 /** Ed25519 signature of `message` (64 bytes). */
 export async function sign(keyPair: KeyPair, message: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.sign("Ed25519", keyPair.privateKey, message as Uint8Array<ArrayBuffer>));
+  return new Uint8Array(
+    await crypto.subtle.sign("Ed25519", keyPair.privateKey, message as Uint8Array<ArrayBuffer>),
+  );
 }
 
 const verifyKeys = new Map<string, KeyObject>();

@@ -101,9 +101,13 @@ export class Ledger {
     if (version !== DB_VERSION) throw new SyntaxError(`Packed database version ${version} is not supported`);
     if (view.getUint16(6) !== 0) throw new SyntaxError("Packed database header has non-zero reserved bytes");
     const count = readU64(view, 8);
-    if (count < 0 || count > MAX_ACCOUNTS) throw new SyntaxError("Packed database account count is out of range");
+    if (count < 0 || count > MAX_ACCOUNTS) {
+      throw new SyntaxError("Packed database account count is out of range");
+    }
     if (bytes.length !== DB_HEADER_BYTES + count * DB_RECORD_BYTES) {
-      throw new SyntaxError(`Packed database of ${count} accounts has a wrong length (${bytes.length} bytes)`);
+      throw new SyntaxError(
+        `Packed database of ${count} accounts has a wrong length (${bytes.length} bytes)`,
+      );
     }
     let supply = 0;
     for (let i = 0; i < count; i++) {
@@ -115,7 +119,9 @@ export class Ledger {
       if (balance <= 0) throw new SyntaxError(`Packed database record ${i} has a zero or oversized balance`);
       supply += balance;
     }
-    if (!Number.isSafeInteger(supply)) throw new SyntaxError("Packed database total supply is above 2^53 - 1");
+    if (!Number.isSafeInteger(supply)) {
+      throw new SyntaxError("Packed database total supply is above 2^53 - 1");
+    }
     return new Ledger(bytes, count, supply);
   }
 
@@ -196,7 +202,11 @@ export function apply(
   const results: ("ok" | TxCode)[] = [];
   const ids = new Set<string>();
   if (txs.length === 0) {
-    return { state: { ledger: before, recent: [...recentKept, { frame: context.frame, ids }] }, results, applied: 0 };
+    return {
+      state: { ledger: before, recent: [...recentKept, { frame: context.frame, ids }] },
+      results,
+      applied: 0,
+    };
   }
 
   const work = before.bytes.slice();
@@ -258,7 +268,11 @@ export function apply(
   if (ledger.supply !== before.supply) {
     throw new Error(`Invariant broken: apply changed total supply from ${before.supply} to ${ledger.supply}`);
   }
-  return { state: { ledger, recent: [...recentKept, { frame: context.frame, ids }] }, results, applied: ids.size };
+  return {
+    state: { ledger, recent: [...recentKept, { frame: context.frame, ids }] },
+    results,
+    applied: ids.size,
+  };
 }
 
 function sumBalances(bytes: Uint8Array, count: number): number {
@@ -269,7 +283,11 @@ function sumBalances(bytes: Uint8Array, count: number): number {
 }
 
 /** Merges new accounts into the sorted records and drops zero balances. */
-function merge(work: Uint8Array, count: number, added: Map<string, number>): { bytes: Uint8Array; count: number } {
+function merge(
+  work: Uint8Array,
+  count: number,
+  added: Map<string, number>,
+): { bytes: Uint8Array; count: number } {
   const extra = [...added].filter(([, b]) => b > 0).map(([hex, b]) => [fromHex(hex, 32)!, b] as const);
   extra.sort((a, b) => compare32(a[0], 0, b[0], 0));
   const oldView = viewOf(work);

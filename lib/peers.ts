@@ -48,15 +48,21 @@ function fail(source: string, problem: string): never {
 }
 
 function seconds(source: string, field: string, value: unknown, minMs: number, maxMs: number): number {
-  if (typeof value !== "number" || !Number.isFinite(value)) fail(source, `"${field}" must be a number of seconds`);
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    fail(source, `"${field}" must be a number of seconds`);
+  }
   const ms = Math.round(value * 1000);
-  if (ms < minMs || ms > maxMs) fail(source, `"${field}" must be from ${minMs / 1000} to ${maxMs / 1000} seconds`);
+  if (ms < minMs || ms > maxMs) {
+    fail(source, `"${field}" must be from ${minMs / 1000} to ${maxMs / 1000} seconds`);
+  }
   return ms;
 }
 
 /** Validates parsed JSON; `source` names the file in errors. */
 export function parseNetwork(json: unknown, source = "peers.json"): Network {
-  if (typeof json !== "object" || json === null || Array.isArray(json)) fail(source, "it is not a JSON object");
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    fail(source, "it is not a JSON object");
+  }
   const obj = json as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
     if (!["interval", "skew", "blackout", "servers", "genesis"].includes(key)) {
@@ -69,7 +75,9 @@ export function parseNetwork(json: unknown, source = "peers.json"): Network {
     ? Math.round(intervalMs / 10)
     : seconds(source, "blackout", obj.blackout, 0, intervalMs / 2);
 
-  if (!Array.isArray(obj.servers) || obj.servers.length === 0) fail(source, `"servers" must be a non-empty list`);
+  if (!Array.isArray(obj.servers) || obj.servers.length === 0) {
+    fail(source, `"servers" must be a non-empty list`);
+  }
   if (obj.servers.length > MAX_SERVERS) fail(source, `"servers" has more than ${MAX_SERVERS} entries`);
   const seen = new Set<string>();
   const addresses = new Set<string>();
@@ -135,7 +143,9 @@ export async function readNetwork(path: string): Promise<Network> {
     text = await Deno.readTextFile(path);
   } catch (err) {
     if (err instanceof CoinError) throw err;
-    if (err instanceof Deno.errors.NotFound) throw new CoinError(`Cannot read network file "${path}": it does not exist`);
+    if (err instanceof Deno.errors.NotFound) {
+      throw new CoinError(`Cannot read network file "${path}": it does not exist`);
+    }
     throw new CoinError(`Cannot read network file "${path}": ${(err as Error).message}`);
   }
   let json: unknown;

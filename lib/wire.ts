@@ -79,8 +79,14 @@ function header(kind: number, bodyBytes: number): Uint8Array {
 }
 
 /** Encodes code 0. */
-export function encodeVote(frame: number, hash: Uint8Array, txBytes: Uint8Array = new Uint8Array(0)): Uint8Array {
-  if (txBytes.length % TX_BYTES !== 0) throw new RangeError("Transfer buffer is not a whole number of transfers");
+export function encodeVote(
+  frame: number,
+  hash: Uint8Array,
+  txBytes: Uint8Array = new Uint8Array(0),
+): Uint8Array {
+  if (txBytes.length % TX_BYTES !== 0) {
+    throw new RangeError("Transfer buffer is not a whole number of transfers");
+  }
   const out = new Uint8Array(1 + 8 + HASH_BYTES + txBytes.length);
   out[0] = Code.vote;
   writeU64(viewOf(out), 1, frame);
@@ -122,8 +128,12 @@ export function decodePayload(payload: Uint8Array): Vote | Catchup {
   if (payload[0] === Code.vote) {
     if (payload.length < 9 + HASH_BYTES) throw new SyntaxError("Vote is shorter than its hash");
     const txBytes = payload.subarray(9 + HASH_BYTES);
-    if (txBytes.length % TX_BYTES !== 0) throw new SyntaxError("Vote buffer is not a whole number of transfers");
-    if (txBytes.length / TX_BYTES > MAX_FRAME_TXS) throw new SyntaxError("Vote buffer holds too many transfers");
+    if (txBytes.length % TX_BYTES !== 0) {
+      throw new SyntaxError("Vote buffer is not a whole number of transfers");
+    }
+    if (txBytes.length / TX_BYTES > MAX_FRAME_TXS) {
+      throw new SyntaxError("Vote buffer holds too many transfers");
+    }
     return { code: 0, frame, hash: toHex(payload.subarray(9, 9 + HASH_BYTES)), txBytes };
   }
   if (payload[0] === Code.catchup) {
@@ -143,9 +153,13 @@ export function decodePayload(payload: Uint8Array): Vote | Catchup {
       const rFrame = readU64(view, off);
       const n = view.getUint32(off + 8);
       off += 12;
-      if (rFrame < 0 || off + n * HASH_BYTES > payload.length) throw new SyntaxError("Catch-up recent ids are cut off");
+      if (rFrame < 0 || off + n * HASH_BYTES > payload.length) {
+        throw new SyntaxError("Catch-up recent ids are cut off");
+      }
       const ids = new Set<string>();
-      for (let i = 0; i < n; i++) ids.add(toHex(payload.subarray(off + i * HASH_BYTES, off + (i + 1) * HASH_BYTES)));
+      for (let i = 0; i < n; i++) {
+        ids.add(toHex(payload.subarray(off + i * HASH_BYTES, off + (i + 1) * HASH_BYTES)));
+      }
       off += n * HASH_BYTES;
       recent.push({ frame: rFrame, ids });
     }
@@ -186,7 +200,9 @@ export function openPeerMessage(
   if (!isListed(sender)) return { problem: "sender key is not in peers.json", sender };
   const signature = body.subarray(1 + PUBLIC_KEY_BYTES, PEER_HEAD_BYTES);
   const payload = body.subarray(PEER_HEAD_BYTES);
-  if (!verifySignature(key, sha256(payload), signature)) return { problem: "signature does not verify", sender };
+  if (!verifySignature(key, sha256(payload), signature)) {
+    return { problem: "signature does not verify", sender };
+  }
   return { sender, payload };
 }
 

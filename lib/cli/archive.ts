@@ -75,7 +75,10 @@ Examples:
       }
       if (values.json) return io.out(JSON.stringify(rows));
       if (rows.length === 0) return io.out(`No archive entries in ${dir}`);
-      io.out(["HASH            ", "TIME (UTC)              ", "SECONDS   ", "ACCOUNTS", "SUPPLY", "BYTES", "FILE"].join("  "));
+      io.out(
+        ["HASH            ", "TIME (UTC)              ", "SECONDS   ", "ACCOUNTS", "SUPPLY", "BYTES", "FILE"]
+          .join("  "),
+      );
       for (const r of rows) {
         io.out([
           r.hash.slice(0, 16),
@@ -97,10 +100,14 @@ Examples:
         throw new UsageError(`Invalid HASH_PREFIX "${prefix}" for "coin archive show": expected hex digits`);
       }
       const matches = entries.filter((e) => e.hash.startsWith(prefix.toLowerCase()));
-      if (matches.length === 0) throw new CoinError(`No archive entry in ${dir} has a hash starting with ${prefix}`);
+      if (matches.length === 0) {
+        throw new CoinError(`No archive entry in ${dir} has a hash starting with ${prefix}`);
+      }
       const hashes = new Set(matches.map((e) => e.hash));
       if (hashes.size > 1) {
-        throw new CoinError(`Hash prefix ${prefix} is ambiguous in ${dir}: it matches ${hashes.size} databases`);
+        throw new CoinError(
+          `Hash prefix ${prefix} is ambiguous in ${dir}: it matches ${hashes.size} databases`,
+        );
       }
       const entry = matches[0]!;
       const { ledger, problem } = await readLedger(dir, entry);
@@ -117,7 +124,11 @@ Examples:
           balances,
         }));
       }
-      io.out(`${entry.name}: ${ledger.count} accounts, total supply ${ledger.supply}, agreed ${isoOf(entry.seconds)}`);
+      io.out(
+        `${entry.name}: ${ledger.count} accounts, total supply ${ledger.supply}, agreed ${
+          isoOf(entry.seconds)
+        }`,
+      );
       for (const b of balances) io.out(`${b.account}  ${b.balance}`);
       return;
     }
@@ -132,7 +143,9 @@ Examples:
         io.out(`CORRUPT  ${e.name}: ${problem}`);
       }
     }
-    if (bad > 0) throw new CoinError(`${bad} of ${entries.length} archive entries in ${dir} do not match their names`);
+    if (bad > 0) {
+      throw new CoinError(`${bad} of ${entries.length} archive entries in ${dir} do not match their names`);
+    }
     io.out(`All ${entries.length} archive entries in ${dir} match their names`);
   },
 };

@@ -6,6 +6,21 @@ import { keygen } from "./keygen.ts";
 import { pubkey } from "./pubkey.ts";
 import { sign } from "./sign.ts";
 import { tx } from "./tx.ts";
+import { serve } from "./serve.ts";
+import { send, submit } from "./send.ts";
+import { balance } from "./balance.ts";
+import { status } from "./status.ts";
 
 /** Every subcommand. */
-export const COMMANDS: readonly Command[] = [keygen, pubkey, sign, tx, archive];
+export const COMMANDS: readonly Command[] = [
+  serve,
+  keygen,
+  pubkey,
+  send,
+  sign,
+  submit,
+  balance,
+  status,
+  tx,
+  archive,
+];

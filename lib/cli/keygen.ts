@@ -1,7 +1,24 @@
 // `coin keygen`: a new Ed25519 key pair in a file only its owner can read.
 
+import { CoinError } from "../errors.ts";
 import { generateKeyPair, writeKeyFile } from "../keys.ts";
-import { type Command, parseFlags } from "./_command.ts";
+import { type Command, parseFlags, required } from "./_command.ts";
+
+/**
+ * Refuses an --out path that names a directory (or something else that is not a file) before the
+ * write, whose rename would otherwise fail with an error that is not the user's to read as a stack.
+ */
+async function checkOutPath(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return;
+    throw new CoinError(`Cannot write "${path}": ${(err as Error).message}`, { cause: err });
+  }
+  if (info.isDirectory) throw new CoinError(`Cannot write "${path}": it is a directory`);
+  if (!info.isFile) throw new CoinError(`Cannot write "${path}": it is not a regular file`);
+}
 
 export const keygen: Command = {
   name: "keygen",
@@ -20,10 +37,22 @@ Example:
   async run(args, io) {
     const { values } = parseFlags("keygen", args, { out: { type: "string" }, force: { type: "boolean" } });
     if (values.help) return io.out(this.help);
-    const out = values.out ?? "coin.key";
+    // An empty --out is a missing value, not a file named "" (whose error would blame directory ".").
+    const out = values.out === undefined ? "coin.key" : required("keygen", "out", values.out);
+    await checkOutPath(out);
     const keyPair = await generateKeyPair();
-    await writeKeyFile(out, keyPair, { force: values.force ?? false });
+    try {
+      await writeKeyFile(out, keyPair, { force: values.force ?? false });
+    } catch (err) {
+      if (err instanceof CoinError || !(err instanceof Error) || !isFileSystemError(err)) throw err;
+      throw new CoinError(`Cannot write "${out}": ${err.message}`, { cause: err });
+    }
     io.out(`Wrote a new key to ${out} (mode 0600); its public key (account id) is:`);
     io.out(keyPair.publicHex);
   },
 };
+
+/** True for the errors Deno's file system calls throw (a user's path problem, not a bug). */
+function isFileSystemError(err: Error): boolean {
+  return Object.values(Deno.errors).some((E) => err instanceof E);
+}

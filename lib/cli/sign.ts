@@ -14,7 +14,9 @@ export function transferArgs(
   const toText = required(command, "to", values.to);
   const to = fromHex(toText, 32);
   if (to === undefined) {
-    throw new UsageError(`Invalid --to "${toText}" for "coin ${command}": expected a 64-hex-digit account id`);
+    throw new UsageError(
+      `Invalid --to "${toText}" for "coin ${command}": expected a 64-hex-digit account id`,
+    );
   }
   const amount = wholeNumber(command, "amount", required(command, "amount", values.amount));
   if (amount <= 0) {
@@ -23,7 +25,9 @@ export function transferArgs(
     });
   }
   if (typeof amount === "bigint" || amount > MAX_AMOUNT) {
-    throw new CoinError(`Refused: amount_too_large: ${TX_CODES.amount_too_large}`, { code: "amount_too_large" });
+    throw new CoinError(`Refused: amount_too_large: ${TX_CODES.amount_too_large}`, {
+      code: "amount_too_large",
+    });
   }
   return { to, amount };
 }

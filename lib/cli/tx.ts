@@ -5,8 +5,14 @@ import { checkTxStateless, decodeTxHex, TX_BYTES, TX_CODES, txToJson } from "../
 import { type Command, parseFlags } from "./_command.ts";
 
 /** Reads a transfer argument: hex, or `-` for standard input. */
-export async function readTxArgument(command: string, arg: string | undefined, io: { readStdin(): Promise<string> }) {
-  if (arg === undefined) throw new UsageError(`Missing the transfer (hex, or - for stdin) for "coin ${command}"`);
+export async function readTxArgument(
+  command: string,
+  arg: string | undefined,
+  io: { readStdin(): Promise<string> },
+) {
+  if (arg === undefined) {
+    throw new UsageError(`Missing the transfer (hex, or - for stdin) for "coin ${command}"`);
+  }
   const text = arg === "-" ? await io.readStdin() : arg;
   const tx = decodeTxHex(text);
   if (tx === undefined) {
@@ -54,7 +60,11 @@ Example:
       io.out(`payer      ${json.payer}`);
       io.out(`payee      ${json.payee}`);
       io.out(`signature  ${json.signature}`);
-      io.out(`check      ${code === undefined ? "ok: well formed, signature verifies" : `${code}: ${TX_CODES[code]}`}`);
+      io.out(
+        `check      ${
+          code === undefined ? "ok: well formed, signature verifies" : `${code}: ${TX_CODES[code]}`
+        }`,
+      );
     }
     if (code !== undefined) throw new CoinError(`Refused: ${code}: ${TX_CODES[code]}`, { code });
   },

@@ -1,0 +1,96 @@
+// `coin send` and `coin submit`: put a transfer to the network.
+
+import { toHex } from "../_bytes.ts";
+import { candidates } from "../client.ts";
+import { CoinError, UsageError } from "../errors.ts";
+import { readKeyFile } from "../keys.ts";
+import { readNetwork } from "../peers.ts";
+import { decodeTx, signTx, TX_CODES } from "../tx.ts";
+import { type Command, hostPort, parseFlags, required } from "./_command.ts";
+import { transferArgs } from "./sign.ts";
+import { readTxArgument } from "./tx.ts";
+import { submitAndReport } from "./_submit.ts";
+
+export const send: Command = {
+  name: "send",
+  summary: "Sign a transfer and submit it to the network",
+  help: `Usage: coin send --peers FILE --key FILE --to HEX --amount N [--wait] [--server HOST:PORT]
+
+Signs a transfer of N coins from FILE's account to HEX and submits it. Any server accepts it
+(the current alpha buffers it, others relay it there). Prints the transaction id; exit 0 once
+accepted. With --wait, exit 0 only once the transfer is in an agreed database (prints the
+frame) and exit 1 once it is certain it never will be (its time window closed without it).
+
+Options:
+  --peers FILE         the network file
+  --key FILE           the payer's key file
+  --to HEX             the payee's account id
+  --amount N           whole number of coins
+  --wait               wait for the definite outcome
+  --server HOST:PORT   talk to this server only (default: the first of peers.json that answers)
+
+Example:
+  coin send --peers peers.json --key alice.key --to 3b6a27bc... --amount 25 --wait`,
+  async run(args, io) {
+    const { values } = parseFlags("send", args, {
+      peers: { type: "string" },
+      key: { type: "string" },
+      to: { type: "string" },
+      amount: { type: "string" },
+      wait: { type: "boolean" },
+      server: { type: "string" },
+    });
+    if (values.help) return io.out(this.help);
+    const peersFile = required("send", "peers", values.peers);
+    const keyFile = required("send", "key", values.key);
+    const { to, amount } = transferArgs("send", values);
+    const server = values.server === undefined ? undefined : hostPort("send", "server", values.server);
+    const network = await readNetwork(peersFile);
+    const keyPair = await readKeyFile(keyFile);
+    if (toHex(to) === keyPair.publicHex) {
+      throw new CoinError(`Refused: accounts_must_be_different: ${TX_CODES.accounts_must_be_different}`, {
+        code: "accounts_must_be_different",
+      });
+    }
+    const tx = decodeTx(await signTx(keyPair, { to, amount, timestampMs: Date.now() }))!;
+    await submitAndReport(candidates(network, server), tx, {
+      wait: values.wait ?? false,
+      timing: network.timing,
+      io,
+    });
+  },
+};
+
+export const submit: Command = {
+  name: "submit",
+  summary: "Submit a transfer made by coin sign",
+  help: `Usage: coin submit --peers FILE [--wait] [--server HOST:PORT] HEX|-
+
+Submits a signed transfer (288 hex digits from "coin sign"; "-" reads standard input). Prints
+the transaction id; exit 0 once accepted. --wait as for "coin send".
+
+Example:
+  coin sign --key alice.key --to 3b6a27bc... --amount 25 | coin submit --peers peers.json --wait -`,
+  async run(args, io) {
+    const { values, positionals } = parseFlags("submit", args, {
+      peers: { type: "string" },
+      wait: { type: "boolean" },
+      server: { type: "string" },
+    }, { positionals: 1 });
+    if (values.help) return io.out(this.help);
+    if (values.peers === undefined && values.server === undefined) {
+      throw new UsageError(`Missing --peers for "coin submit" (see coin submit --help)`);
+    }
+    const server = values.server === undefined ? undefined : hostPort("submit", "server", values.server);
+    const tx = await readTxArgument("submit", positionals[0], io);
+    const network = values.peers === undefined ? undefined : await readNetwork(values.peers);
+    if (values.wait && network === undefined) {
+      throw new UsageError(`--wait needs --peers (for the frame timing)`);
+    }
+    await submitAndReport(candidates(network, server), tx, {
+      wait: values.wait ?? false,
+      timing: network?.timing,
+      io,
+    });
+  },
+};

@@ -1,0 +1,86 @@
+// `coin serve`: run one server of the network until Ctrl-C, SIGTERM or the loss of consensus.
+
+import { UsageError } from "../errors.ts";
+import { readKeyFile } from "../keys.ts";
+import { createLogger, type LogFormat } from "../log.ts";
+import { readNetwork } from "../peers.ts";
+import { Server } from "../server.ts";
+import { type Command, parseFlags, required, wholeNumber } from "./_command.ts";
+
+export const serve: Command = {
+  name: "serve",
+  summary: "Run a server of the network",
+  help: `Usage: coin serve --peers FILE --key FILE [--data DIR] [--wait-for-quorum] [options]
+
+Runs the server whose public key is FILE's, on the host and port that peers.json gives it. Every
+frame it votes on the hash of its balance database; agreed databases go to DIR/archive as
+HASH.UNIX_SECONDS. Logs one line per event on stderr.
+
+Without a majority of servers agreeing it stops with exit status 3 (operators restart it once
+they agree which database to use); with --wait-for-quorum it stays up, refuses transfers, and
+resumes when a majority agrees again.
+
+Options:
+  --peers FILE          the network file (servers, interval, genesis)
+  --key FILE            this server's key file (coin keygen)
+  --data DIR            where archive/ lives (default .)
+  --wait-for-quorum     wait for a majority instead of stopping
+  --archive-keep N      archive entries to keep (default 64)
+  --log-format FORMAT   text (default) or json: one JSON object per line
+  --test-clock-offset-ms MS   test only: shift this server's clock
+
+Example:
+  coin serve --peers peers.json --key server1.key --data server1`,
+  async run(args, io) {
+    const { values } = parseFlags("serve", args, {
+      peers: { type: "string" },
+      key: { type: "string" },
+      data: { type: "string" },
+      "wait-for-quorum": { type: "boolean" },
+      "archive-keep": { type: "string" },
+      "log-format": { type: "string" },
+      "test-clock-offset-ms": { type: "string" },
+    });
+    if (values.help) return io.out(this.help);
+    const peersFile = required("serve", "peers", values.peers);
+    const keyFile = required("serve", "key", values.key);
+    const format = (values["log-format"] ?? "text") as LogFormat;
+    if (format !== "text" && format !== "json") {
+      throw new UsageError(`Invalid --log-format "${format}" for "coin serve": expected text or json`);
+    }
+    let keep: number | undefined;
+    if (values["archive-keep"] !== undefined) {
+      const n = wholeNumber("serve", "archive-keep", values["archive-keep"]);
+      if (typeof n !== "number" || n < 1 || n > 100_000) {
+        throw new UsageError(`Invalid --archive-keep "${values["archive-keep"]}": expected 1 to 100000`);
+      }
+      keep = n;
+    }
+    let offset = 0;
+    if (values["test-clock-offset-ms"] !== undefined) {
+      const n = wholeNumber("serve", "test-clock-offset-ms", values["test-clock-offset-ms"]);
+      if (typeof n !== "number") throw new UsageError(`Invalid --test-clock-offset-ms: out of range`);
+      offset = n;
+    }
+    const network = await readNetwork(peersFile);
+    const keyPair = await readKeyFile(keyFile);
+    const me = network.servers.find((s) => s.keyHex === keyPair.publicHex);
+    const logger = createLogger({
+      write: io.err,
+      format,
+      server: me?.name ?? keyPair.publicHex.slice(0, 8),
+      colour: io.errIsTerminal,
+    });
+    const server = await Server.start({
+      network,
+      keyPair,
+      dataDir: values.data ?? ".",
+      logger,
+      waitForQuorum: values["wait-for-quorum"] ?? false,
+      ...(keep === undefined ? {} : { archiveKeep: keep }),
+      clockOffsetMs: offset,
+    });
+    await server.run(io.signal);
+    logger.event("stopped", { reason: "signal" });
+  },
+};

@@ -1,0 +1,70 @@
+// `coin status`: every server's frame, role, last agreed hash and whether it is in sync.
+
+import { CoinError, UsageError } from "../errors.ts";
+import { candidates } from "../client.ts";
+import { readNetwork } from "../peers.ts";
+import { Kind } from "../wire.ts";
+import { askAll } from "./balance.ts";
+import { type Command, parseFlags } from "./_command.ts";
+
+export const status: Command = {
+  name: "status",
+  summary: "Show every server's frame, role and consensus",
+  help: `Usage: coin status --peers FILE [--json]
+
+Asks every server of peers.json for its status: reachable, current frame, role (alpha, beta or
+other), last agreed frame and hash, agreement count and whether it is in sync. Exits 1 when no
+server answers. --json prints one array, one object per server (see README).
+
+Example:
+  coin status --peers peers.json`,
+  async run(args, io) {
+    const { values } = parseFlags("status", args, { peers: { type: "string" }, json: { type: "boolean" } });
+    if (values.help) return io.out(this.help);
+    if (values.peers === undefined) {
+      throw new UsageError(`Missing --peers for "coin status" (see coin status --help)`);
+    }
+    const network = await readNetwork(values.peers);
+    const answers = await askAll(candidates(network), Kind.status);
+    const rows = answers.map((a) => {
+      const r = a.response;
+      return {
+        server: a.name,
+        address: `${a.host}:${a.port}`,
+        reachable: r !== undefined,
+        frame: r?.frame ?? null,
+        role: r?.role ?? null,
+        committedFrame: r?.committedFrame ?? null,
+        committedHash: r?.committedHash ?? null,
+        agree: r?.agree ?? null,
+        inSync: r?.inSync ?? null,
+        noQuorum: r?.noQuorum ?? null,
+        accounts: r?.accounts ?? null,
+        error: a.error ?? null,
+      };
+    });
+    if (values.json) io.out(JSON.stringify(rows));
+    else {
+      io.out(
+        "SERVER        ADDRESS               FRAME        ROLE   AGREED-FRAME  HASH          AGREE  IN-SYNC",
+      );
+      for (const r of rows) {
+        if (!r.reachable) {
+          io.out(`${r.server.padEnd(12)}  ${r.address.padEnd(20)}  unreachable: ${r.error}`);
+          continue;
+        }
+        io.out([
+          r.server.padEnd(12),
+          r.address.padEnd(20),
+          String(r.frame).padEnd(11),
+          String(r.role).padEnd(5),
+          String(r.committedFrame).padEnd(12),
+          String(r.committedHash).slice(0, 12),
+          String(r.agree ?? "-").padEnd(5),
+          r.noQuorum ? "no quorum" : r.inSync ? "yes" : "no",
+        ].join("  "));
+      }
+    }
+    if (rows.every((r) => !r.reachable)) throw new CoinError("No server answered");
+  },
+};
