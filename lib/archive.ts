@@ -41,7 +41,14 @@ export async function listArchive(dir: string): Promise<ArchiveEntry[]> {
       if (!item.isFile) continue;
       const parsed = parseArchiveName(item.name);
       if (parsed === undefined) continue;
-      const info = await Deno.stat(`${dir}/${item.name}`);
+      let info: Deno.FileInfo;
+      try {
+        info = await Deno.stat(`${dir}/${item.name}`);
+      } catch (err) {
+        // Pruned or set aside by a running server since readDir saw it: no longer an entry.
+        if (err instanceof Deno.errors.NotFound) continue;
+        throw err;
+      }
       entries.push({ name: item.name, ...parsed, sizeBytes: info.size });
     }
   } catch (err) {

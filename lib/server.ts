@@ -478,7 +478,10 @@ export class Server {
     if (consensus === undefined || mine === undefined || this.#settled.has(frame)) return;
     this.#settled.add(frame);
     if (mine === consensus) {
-      if (frame > this.#committed.frame) this.#commit(frame, this.#frameStates.get(frame)!, consensus);
+      if (frame > this.#committed.frame) {
+        this.#commit(frame, this.#frameStates.get(frame)!, consensus);
+        this.metrics.txCommitted += this.#frameInfo.get(frame)?.applied ?? 0;
+      }
       this.#unlogged.add(frame);
       this.#logFrame(frame, false);
     } else {
@@ -786,6 +789,22 @@ export class Server {
       this.#relays.delete(alpha.keyHex);
       return this.#reject("alpha_unreachable", { id, alpha: alpha.name, detail: (err as Error).message });
     }
+  }
+
+  /** Healthy when this server agreed with the consensus of the last frame that could be decided. */
+  health(): { ok: boolean; reason: string } {
+    const current = frameAt(this.#now(), this.network.intervalMs);
+    if (this.#noQuorum) return { ok: false, reason: "no majority of servers agrees (waiting for quorum)" };
+    if (!this.#inSync) {
+      return { ok: false, reason: "out of sync with the consensus; waiting for the database" };
+    }
+    if (this.#committed.frame < current - 3) {
+      return {
+        ok: false,
+        reason: `last agreed frame ${this.#committed.frame} is behind the current frame ${current}`,
+      };
+    }
+    return { ok: true, reason: `agreed on frame ${this.#committed.frame}` };
   }
 
   /** This server's state as `coin status` and GET /status show it. */

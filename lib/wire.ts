@@ -239,7 +239,12 @@ export function encodeResponse(value: Record<string, unknown>): Uint8Array {
 /** Decodes a response body; throws SyntaxError when it is not one. */
 export function decodeResponse(body: Uint8Array): Record<string, unknown> {
   if (body[0] !== Kind.response) throw new SyntaxError("Reply is not a response");
-  const value = msgpackDecode(body.subarray(1));
+  let value: unknown;
+  try {
+    value = msgpackDecode(body.subarray(1));
+  } catch (err) {
+    throw new SyntaxError(`Response is not MessagePack: ${(err as Error).message}`);
+  }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new SyntaxError("Response is not a map");
   }
@@ -301,10 +306,11 @@ export class MessageReader {
     return true;
   }
 
-  async #ensure(n: number): Promise<boolean> {
+  /** Waits for `n` buffered bytes; false at a clean end of stream before any of them (when allowed). */
+  async #ensure(n: number, endAllowed = false): Promise<boolean> {
     while (this.#end - this.#start < n) {
       if (!(await this.#fill())) {
-        if (this.#end === this.#start) return false;
+        if (endAllowed && this.#end === this.#start) return false;
         throw new ProtocolError("connection closed in the middle of a message");
       }
     }
@@ -313,7 +319,7 @@ export class MessageReader {
 
   /** The next message body, or null at a clean end of stream. */
   async next(): Promise<Uint8Array | null> {
-    if (!(await this.#ensure(LENGTH_PREFIX_BYTES))) return null;
+    if (!(await this.#ensure(LENGTH_PREFIX_BYTES, true))) return null;
     const size = viewOf(this.#buf).getUint32(this.#start);
     if (size === 0) throw new ProtocolError("empty message");
     this.#start += LENGTH_PREFIX_BYTES;

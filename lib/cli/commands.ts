@@ -10,9 +10,11 @@ import { serve } from "./serve.ts";
 import { send, submit } from "./send.ts";
 import { balance } from "./balance.ts";
 import { status } from "./status.ts";
+import { devnet } from "./devnet.ts";
 
 /** Every subcommand. */
 export const COMMANDS: readonly Command[] = [
+  devnet,
   serve,
   keygen,
   pubkey,

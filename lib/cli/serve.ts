@@ -1,6 +1,7 @@
 // `coin serve`: run one server of the network until Ctrl-C, SIGTERM or the loss of consensus.
 
-import { UsageError } from "../errors.ts";
+import { CoinError, UsageError } from "../errors.ts";
+import { serveHttp } from "../http.ts";
 import { readKeyFile } from "../keys.ts";
 import { createLogger, type LogFormat } from "../log.ts";
 import { readNetwork } from "../peers.ts";
@@ -27,6 +28,8 @@ Options:
   --wait-for-quorum     wait for a majority instead of stopping
   --archive-keep N      archive entries to keep (default 64)
   --log-format FORMAT   text (default) or json: one JSON object per line
+  --http PORT           serve /health, /status and /metrics on PORT
+  --http-host HOST      address for --http (default 127.0.0.1)
   --test-clock-offset-ms MS   test only: shift this server's clock
 
 Example:
@@ -40,6 +43,8 @@ Example:
       "archive-keep": { type: "string" },
       "log-format": { type: "string" },
       "test-clock-offset-ms": { type: "string" },
+      http: { type: "string" },
+      "http-host": { type: "string" },
     });
     if (values.help) return io.out(this.help);
     const peersFile = required("serve", "peers", values.peers);
@@ -80,7 +85,28 @@ Example:
       ...(keep === undefined ? {} : { archiveKeep: keep }),
       clockOffsetMs: offset,
     });
-    await server.run(io.signal);
-    logger.event("stopped", { reason: "signal" });
+    let http: Deno.HttpServer | undefined;
+    if (values.http !== undefined) {
+      const port = wholeNumber("serve", "http", values.http);
+      if (typeof port !== "number" || port < 0 || port > 65535) {
+        throw new UsageError(`Invalid --http "${values.http}": expected a port from 0 to 65535`);
+      }
+      try {
+        http = serveHttp(server, {
+          hostname: values["http-host"] ?? "127.0.0.1",
+          port,
+          onListen: (addr) => logger.event("http", { listen: `${addr.hostname}:${addr.port}` }),
+        });
+      } catch (err) {
+        await server.close();
+        throw new CoinError(`Cannot serve HTTP on port ${port}: ${(err as Error).message}`);
+      }
+    }
+    try {
+      await server.run(io.signal);
+      logger.event("stopped", { reason: "signal" });
+    } finally {
+      await http?.shutdown();
+    }
   },
 };

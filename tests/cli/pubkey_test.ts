@@ -1,0 +1,57 @@
+// `coin pubkey`: the account id of a key file, and one-line refusals of files that are not usable keys.
+
+import assert from "node:assert/strict";
+import { writeKeyFile } from "../../lib/keys.ts";
+import { assertOneLineError, makeKeyPair, makeTempDir, runCoin } from "../_helpers.ts";
+
+Deno.test("coin pubkey prints the public key of a key file", async () => {
+  await using dir = await makeTempDir();
+  const alice = await makeKeyPair(1);
+  await writeKeyFile(`${dir.path}/alice.key`, alice);
+  const [relative, absolute] = await Promise.all([
+    runCoin(["pubkey", "--key", "alice.key"], { cwd: dir.path }),
+    runCoin(["pubkey", `--key=${dir.path}/alice.key`]),
+  ]);
+  for (const run of [relative, absolute]) {
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, alice.publicHex + "\n");
+    assert.equal(run.stderr, "");
+  }
+});
+
+Deno.test("coin pubkey refuses missing, unreadable and malformed key files with one line", async () => {
+  await using dir = await makeTempDir();
+  const alice = await makeKeyPair(1);
+  const bob = await makeKeyPair(2);
+  await writeKeyFile(`${dir.path}/open.key`, alice);
+  await Deno.chmod(`${dir.path}/open.key`, 0o644);
+  const write = (name: string, text: string) =>
+    Deno.writeTextFile(`${dir.path}/${name}`, text, { mode: 0o600 });
+  await write("broken.key", "{ not json");
+  await write("other.key", JSON.stringify({ kind: "ssh-key", version: 1 }));
+  await write(
+    "mismatch.key",
+    JSON.stringify({ kind: "coin-ed25519-key", version: 1, public: bob.publicHex, seed: "01".repeat(32) }),
+  );
+  await write(
+    "short.key",
+    JSON.stringify({ kind: "coin-ed25519-key", version: 1, public: "", seed: "0101" }),
+  );
+  await Deno.mkdir(`${dir.path}/dir.key`);
+  const cases: [string[], number, RegExp][] = [
+    [["pubkey"], 2, /^coin: Missing --key for "coin pubkey"/],
+    [["pubkey", "--key", "nothere.key"], 1, /Cannot read key file "nothere\.key": it does not exist$/],
+    [
+      ["pubkey", "--key", "open.key"],
+      1,
+      /other users can access it \(mode 0644\); run chmod 600 "open\.key"$/,
+    ],
+    [["pubkey", "--key", "broken.key"], 1, /Cannot read key file "broken\.key": it is not valid JSON$/],
+    [["pubkey", "--key", "other.key"], 1, /it is not a coin key file$/],
+    [["pubkey", "--key", "mismatch.key"], 1, /"public" does not match its seed$/],
+    [["pubkey", "--key", "short.key"], 1, /"seed" is not 64 hex digits$/],
+    [["pubkey", "--key", "dir.key"], 1, /it is not a file$/],
+  ];
+  const runs = await Promise.all(cases.map(([args]) => runCoin(args, { cwd: dir.path })));
+  runs.forEach((run, i) => assertOneLineError(run, cases[i]![1], cases[i]![2]));
+});

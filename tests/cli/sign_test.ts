@@ -1,0 +1,149 @@
+// `coin sign`: a signed transfer as 288 hex digits, and one-line refusals of every bad input, with exit 2
+// for command-line syntax and exit 1 for a transfer the network would refuse.
+
+import assert from "node:assert/strict";
+import { toHex } from "../../lib/_bytes.ts";
+import { writeKeyFile } from "../../lib/keys.ts";
+import { decodeTxHex, signTx, verifyTx } from "../../lib/tx.ts";
+import { assertOneLineError, makeKeyPair, makeTempDir, runCoin, type TempDir } from "../_helpers.ts";
+
+const T0 = 1_700_000_000_000;
+
+/** A directory with alice's key (seed 0x01) as alice.key; bob (seed 0x02) is the payee. */
+async function setUp(): Promise<{ dir: TempDir; bob: string; alice: string }> {
+  const dir = await makeTempDir();
+  const alice = await makeKeyPair(1);
+  await writeKeyFile(`${dir.path}/alice.key`, alice);
+  return { dir, alice: alice.publicHex, bob: (await makeKeyPair(2)).publicHex };
+}
+
+Deno.test("coin sign prints the 288 hex digits of the signed transfer, which tx show accepts", async () => {
+  const { dir, bob } = await setUp();
+  await using _ = dir;
+  const run = await runCoin(
+    ["sign", "--key", "alice.key", "--to", bob, "--amount", "25", "--timestamp", String(T0)],
+    { cwd: dir.path },
+  );
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stderr, "");
+  assert.match(run.stdout, /^[0-9a-f]{288}\n$/);
+  const hex = run.stdout.trim();
+  const expected = await signTx(await makeKeyPair(1), {
+    to: (await makeKeyPair(2)).publicKey,
+    amount: 25,
+    timestampMs: T0,
+  });
+  assert.equal(hex, toHex(expected), "the same bytes as signTx (Ed25519 is deterministic)");
+
+  const [shown, piped] = await Promise.all([
+    runCoin(["tx", "show", hex]),
+    runCoin(["tx", "show", "-"], { stdin: run.stdout }),
+  ]);
+  for (const r of [shown, piped]) {
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^check +ok: well formed, signature verifies$/m);
+  }
+});
+
+Deno.test("coin sign timestamps with the current time by default and accepts the largest amount", async () => {
+  const { dir, bob, alice } = await setUp();
+  await using _ = dir;
+  const before = Date.now();
+  const run = await runCoin(["sign", "--key", "alice.key", "--to", bob, "--amount", "9007199254740991"], {
+    cwd: dir.path,
+  });
+  const after = Date.now();
+  assert.equal(run.code, 0, run.stderr);
+  const tx = decodeTxHex(run.stdout)!;
+  assert.ok(
+    tx.timestampMs >= before && tx.timestampMs <= after,
+    `${before} <= ${tx.timestampMs} <= ${after}`,
+  );
+  assert.equal(tx.amount, Number.MAX_SAFE_INTEGER);
+  assert.equal(toHex(tx.payer), alice);
+  assert.equal(toHex(tx.payee), bob);
+  assert.ok(verifyTx(tx));
+});
+
+Deno.test("coin sign refuses bad amounts with one line: exit 2 for syntax, exit 1 for the transfer rules", async () => {
+  const { dir, bob } = await setUp();
+  await using _ = dir;
+  const base = ["sign", "--key", "alice.key", "--to", bob];
+  const cases: [string[], number, RegExp][] = [
+    [["--amount", "0"], 1, /^coin: Refused: amount_must_be_positive: the amount must be at least 1$/],
+    [["--amount=-5"], 1, /^coin: Refused: amount_must_be_positive: /],
+    [
+      ["--amount", "-5"],
+      2,
+      /^coin: Value "-5" for --amount starts with "-"; write --amount=-5 if it is meant/,
+    ],
+    [["--amount", "1.5"], 2, /^coin: Invalid --amount "1\.5" for "coin sign": expected a whole number$/],
+    [["--amount", "1e30"], 2, /^coin: Invalid --amount "1e30" for "coin sign": expected a whole number$/],
+    [["--amount", "abc"], 2, /^coin: Invalid --amount "abc" for "coin sign": expected a whole number$/],
+    [["--amount", "9007199254740992"], 1, /^coin: Refused: amount_too_large: the amount is above 2\^53 - 1$/],
+    [["--amount", "1000000000000000000000000000000"], 1, /^coin: Refused: amount_too_large: /],
+    [["--amount", ""], 2, /^coin: Missing --amount for "coin sign"/],
+    [[], 2, /^coin: Missing --amount for "coin sign"/],
+  ];
+  const runs = await Promise.all(cases.map(([args]) => runCoin([...base, ...args], { cwd: dir.path })));
+  runs.forEach((run, i) => assertOneLineError(run, cases[i]![1], cases[i]![2]));
+});
+
+Deno.test("coin sign refuses a missing, malformed or world-readable key file with exit 1", async () => {
+  const { dir, bob } = await setUp();
+  await using _ = dir;
+  await Deno.writeTextFile(`${dir.path}/broken.key`, "{", { mode: 0o600 });
+  await Deno.copyFile(`${dir.path}/alice.key`, `${dir.path}/open.key`);
+  await Deno.chmod(`${dir.path}/open.key`, 0o604);
+  const args = (key: string) => ["sign", "--key", key, "--to", bob, "--amount", "5"];
+  const [missing, broken, open] = await Promise.all(
+    ["nothere.key", "broken.key", "open.key"].map((key) => runCoin(args(key), { cwd: dir.path })),
+  );
+  assertOneLineError(missing!, 1, /^coin: Cannot read key file "nothere\.key": it does not exist$/);
+  assertOneLineError(broken!, 1, /^coin: Cannot read key file "broken\.key": it is not valid JSON$/);
+  assertOneLineError(
+    open!,
+    1,
+    /^coin: Cannot use key file "open\.key": other users can access it \(mode 0604\)/,
+  );
+});
+
+Deno.test("coin sign refuses a bad --to, a payment to oneself, unknown flags and missing flags", async () => {
+  const { dir, bob, alice } = await setUp();
+  await using _ = dir;
+  const cases: [string[], number, RegExp][] = [
+    [
+      ["--to", "zz", "--amount", "5"],
+      2,
+      /^coin: Invalid --to "zz" for "coin sign": expected a 64-hex-digit account id$/,
+    ],
+    [["--to", bob.slice(1), "--amount", "5"], 2, /expected a 64-hex-digit account id$/],
+    [["--to", bob + "00", "--amount", "5"], 2, /expected a 64-hex-digit account id$/],
+    [["--to", "g" + bob.slice(1), "--amount", "5"], 2, /expected a 64-hex-digit account id$/],
+    [
+      ["--to", alice, "--amount", "5"],
+      1,
+      /^coin: Refused: accounts_must_be_different: payer and payee are the same/,
+    ],
+    [
+      ["--to", bob, "--amout", "5"],
+      2,
+      /^coin: Unknown flag --amout for "coin sign"; did you mean --amount\? /,
+    ],
+    [["--too", bob, "--amount", "5"], 2, /did you mean --to\?/],
+    [["--amount", "5"], 2, /^coin: Missing --to for "coin sign"/],
+    [["--to", bob, "--amount", "5", "--timestamp", "soon"], 2, /Invalid --timestamp "soon" for "coin sign"/],
+    [
+      ["--to", bob, "--amount", "5", "--timestamp=-1"],
+      2,
+      /Invalid --timestamp "-1" for "coin sign": out of range/,
+    ],
+    [["--to", bob, "--amount", "5", "extra"], 2, /Unexpected argument "extra" for "coin sign"/],
+  ];
+  const runs = await Promise.all(
+    cases.map(([args]) => runCoin(["sign", "--key", "alice.key", ...args], { cwd: dir.path })),
+  );
+  runs.forEach((run, i) => assertOneLineError(run, cases[i]![1], cases[i]![2]));
+  const noKey = await runCoin(["sign", "--to", bob, "--amount", "5"], { cwd: dir.path });
+  assertOneLineError(noKey, 2, /^coin: Missing --key for "coin sign"/);
+});

@@ -1,0 +1,117 @@
+// `coin tx show`: a transfer's fields as text or JSON, exit 0 only when it is well formed and verifies.
+
+import assert from "node:assert/strict";
+import { toHex } from "../../lib/_bytes.ts";
+import { signTx } from "../../lib/tx.ts";
+import { assertOneLineError, linesOf, makeKeyPair, runCoin } from "../_helpers.ts";
+
+const T0 = 1_700_000_000_000;
+
+async function transfer(amount: number | bigint = 25): Promise<string> {
+  const alice = await makeKeyPair(1);
+  const bob = await makeKeyPair(2);
+  return toHex(await signTx(alice, { to: bob.publicKey, amount, timestampMs: T0 }));
+}
+
+function flip(hex: string, byte: number): string {
+  const digit = parseInt(hex[2 * byte]!, 16) ^ 0x8;
+  return hex.slice(0, 2 * byte) + digit.toString(16) + hex.slice(2 * byte + 1);
+}
+
+Deno.test("coin tx show prints a valid transfer's fields and exits 0", async () => {
+  const hex = await transfer();
+  const alice = (await makeKeyPair(1)).publicHex;
+  const bob = (await makeKeyPair(2)).publicHex;
+  const [run, upper, stdin] = await Promise.all([
+    runCoin(["tx", "show", hex]),
+    runCoin(["tx", "show", hex.toUpperCase()]),
+    runCoin(["tx", "show", "-"], { stdin: `  ${hex}\n\n` }),
+  ]);
+  for (const r of [run, upper, stdin]) {
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    assert.equal(r.stdout, run.stdout);
+  }
+  assert.deepEqual(linesOf(run.stdout), [
+    "id         653a79f701a11ca35c43a92b152468e5a0e46ca562144df55c8fc31524f8c2bb",
+    "time       2023-11-14T22:13:20.000Z (1700000000000 ms)",
+    "amount     25",
+    `payer      ${alice}`,
+    `payee      ${bob}`,
+    `signature  ${hex.slice(160)}`,
+    "check      ok: well formed, signature verifies",
+  ]);
+});
+
+Deno.test("coin tx show --json prints one object with the transfer's fields, valid and code", async () => {
+  const hex = await transfer();
+  const run = await runCoin(["tx", "show", hex, "--json"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(linesOf(run.stdout).length, 1);
+  assert.deepEqual(JSON.parse(run.stdout), {
+    id: "653a79f701a11ca35c43a92b152468e5a0e46ca562144df55c8fc31524f8c2bb",
+    timestamp: T0,
+    time: "2023-11-14T22:13:20.000Z",
+    amount: 25,
+    payee: (await makeKeyPair(2)).publicHex,
+    payer: (await makeKeyPair(1)).publicHex,
+    signature: hex.slice(160),
+    valid: true,
+    code: null,
+  });
+});
+
+Deno.test("coin tx show exits 1 with one line when any byte of the transfer is changed", async () => {
+  const hex = await transfer();
+  const bytes = [0, 7, 15, 20, 60, 100, 143];
+  const runs = await Promise.all(bytes.map((b) => runCoin(["tx", "show", flip(hex, b)])));
+  runs.forEach((run, i) => {
+    assertOneLineError(run, 1, /^coin: Refused: signature_invalid: the payer's signature does not verify$/, {
+      stdout: true,
+    });
+    assert.match(run.stdout, /^check +signature_invalid: /m, `byte ${bytes[i]}`);
+  });
+  const json = await runCoin(["tx", "show", flip(hex, 100), "--json"]);
+  assertOneLineError(json, 1, /signature_invalid/, { stdout: true });
+  assert.deepEqual(
+    (({ valid, code }) => ({ valid, code }))(JSON.parse(json.stdout)),
+    { valid: false, code: "signature_invalid" },
+  );
+});
+
+Deno.test("coin tx show names the first failed rule of a signed but invalid transfer", async () => {
+  const [zero, huge] = await Promise.all([transfer(0), transfer(2n ** 60n)]);
+  const [zeroRun, hugeRun] = await Promise.all([
+    runCoin(["tx", "show", zero, "--json"]),
+    runCoin(["tx", "show", huge, "--json"]),
+  ]);
+  assertOneLineError(zeroRun, 1, /^coin: Refused: amount_must_be_positive: /, { stdout: true });
+  assertOneLineError(hugeRun, 1, /^coin: Refused: amount_too_large: /, { stdout: true });
+  assert.equal(
+    JSON.parse(hugeRun.stdout).amount,
+    (2n ** 60n).toString(),
+    "an amount above 2^53 - 1 is a string",
+  );
+});
+
+Deno.test("coin tx show refuses malformed input and bad usage with one line", async () => {
+  const hex = await transfer();
+  const cases: [string[], number, RegExp, string?][] = [
+    [["tx", "show", hex.slice(2)], 1, /^coin: Refused: malformed: expected 288 hex digits, got 286$/],
+    [
+      ["tx", "show", hex.slice(0, -1) + "z"],
+      1,
+      /^coin: Refused: malformed: expected 288 hex digits, got non-hex/,
+    ],
+    [["tx", "show", "-"], 1, /^coin: Refused: malformed: expected 288 hex digits, got 0$/, ""],
+    [["tx", "show"], 2, /^coin: Missing the transfer \(hex, or - for stdin\) for "coin tx show"$/],
+    [["tx"], 2, /^coin: Missing subcommand for "coin tx": expected "show"/],
+    [["tx", "shwo", hex], 2, /^coin: Unknown subcommand "shwo" for "coin tx": expected "show"/],
+    [["tx", "show", hex, "--jsno"], 2, /^coin: Unknown flag --jsno for "coin tx"; did you mean --json\?/],
+    [["tx", "show", hex, "extra"], 2, /^coin: Unexpected argument "extra" for "coin tx"/],
+  ];
+  const runs = await Promise.all(
+    cases.map(([args, , , stdin]) => runCoin(args, stdin === undefined ? {} : { stdin })),
+  );
+  runs.forEach((run, i) => assertOneLineError(run, cases[i]![1], cases[i]![2]));
+});

@@ -1,0 +1,216 @@
+// Tests of lib/peers.ts: a valid network file, its defaults, the majority, and a CoinError naming the
+// field for each way the file can be wrong.
+
+import assert from "node:assert/strict";
+import { CoinError } from "../lib/errors.ts";
+import { findPeer, MAX_SERVERS, type NetworkJson, parseNetwork, readNetwork } from "../lib/peers.ts";
+import { MAX_AMOUNT } from "../lib/tx.ts";
+import { assertRejectsError, assertThrowsError, makeTempDir } from "./_helpers.ts";
+
+function key(n: number): string {
+  return n.toString(16).padStart(2, "0").repeat(32);
+}
+
+/** A valid network of `servers` servers on localhost, two funded accounts. */
+function networkJson(servers = 3): NetworkJson {
+  return {
+    interval: 1,
+    servers: Array.from(
+      { length: servers },
+      (_, i) => ({ name: `s${i}`, key: key(i + 1), host: "127.0.0.1", port: 7000 + i }),
+    ),
+    genesis: { [key(0xa1)]: 1000, [key(0xa2)]: 500 },
+  };
+}
+
+/** Asserts that `json` is refused with a one-line CoinError whose message matches `pattern`. */
+function refuses(json: unknown, pattern: RegExp): void {
+  const err = assertThrowsError(() => parseNetwork(json, "net.json"), CoinError, pattern);
+  assert.ok(err.message.startsWith(`Invalid network file "net.json": `), err.message);
+  assert.ok(!err.message.includes("\n"));
+}
+
+Deno.test("parseNetwork() reads servers in order, the timing and the genesis", () => {
+  const network = parseNetwork({ ...networkJson(), skew: 2, blackout: 0.25 });
+  assert.equal(network.intervalMs, 1000);
+  assert.deepEqual(network.timing, { intervalMs: 1000, skewMs: 2000, blackoutMs: 250, servers: 3 });
+  assert.deepEqual(network.servers.map((s) => [s.index, s.name, s.keyHex, s.host, s.port]), [
+    [0, "s0", key(1), "127.0.0.1", 7000],
+    [1, "s1", key(2), "127.0.0.1", 7001],
+    [2, "s2", key(3), "127.0.0.1", 7002],
+  ]);
+  assert.deepEqual(network.servers[0]!.key, new Uint8Array(32).fill(1));
+  assert.deepEqual(network.genesis, [[key(0xa1), 1000], [key(0xa2), 500]]);
+  assert.equal(network.supply, 1500);
+});
+
+Deno.test("parseNetwork() defaults the skew to 5 s and the blackout to a tenth of the interval", () => {
+  const network = parseNetwork({ ...networkJson(), interval: 2 });
+  assert.equal(network.timing.skewMs, 5000);
+  assert.equal(network.timing.blackoutMs, 200);
+});
+
+Deno.test("parseNetwork() lowercases keys and names unnamed servers by their key", () => {
+  const json = networkJson(1);
+  json.servers[0] = { key: "AB".repeat(32), host: "example.org", port: 443 };
+  json.genesis = { ["CD".repeat(32)]: 1 };
+  const network = parseNetwork(json);
+  assert.equal(network.servers[0]!.keyHex, "ab".repeat(32));
+  assert.equal(network.servers[0]!.name, "abababab");
+  assert.deepEqual(network.genesis, [["cd".repeat(32), 1]]);
+});
+
+Deno.test("parseNetwork() accepts an empty genesis", () => {
+  const network = parseNetwork({ ...networkJson(), genesis: {} });
+  assert.deepEqual(network.genesis, []);
+  assert.equal(network.supply, 0);
+});
+
+Deno.test("parseNetwork() sets the majority to more than half of the servers", () => {
+  const majority = (n: number) => parseNetwork(networkJson(n)).majority;
+  assert.equal(majority(1), 1);
+  assert.equal(majority(2), 2);
+  assert.equal(majority(3), 2);
+  assert.equal(majority(4), 3);
+  assert.equal(majority(5), 3);
+  assert.equal(majority(7), 4);
+});
+
+Deno.test("parseNetwork() accepts genesis amounts summing to exactly 2^53 - 1", () => {
+  const network = parseNetwork({
+    ...networkJson(),
+    genesis: { [key(0xa1)]: MAX_AMOUNT - 1, [key(0xa2)]: 1 },
+  });
+  assert.equal(network.supply, MAX_AMOUNT);
+});
+
+Deno.test("parseNetwork() refuses a wrong network file with a CoinError naming the field", async (t) => {
+  const valid = networkJson();
+  // A key with letters in it, so the same key in upper case can be offered as a duplicate.
+  valid.servers[1]!.key = key(0xab);
+  const withServer = (i: number, change: Record<string, unknown>) => ({
+    ...valid,
+    servers: valid.servers.map((s, j) => (j === i ? { ...s, ...change } : s)),
+  });
+  const cases: [string, unknown, RegExp][] = [
+    ["not an object", [], /it is not a JSON object/],
+    ["null", null, /it is not a JSON object/],
+    ["an unknown field", { ...valid, intervall: 1 }, /unknown field "intervall"/],
+    ["a missing interval", { ...valid, interval: undefined }, /"interval" must be a number of seconds/],
+    ["an interval that is a string", { ...valid, interval: "1" }, /"interval" must be a number of seconds/],
+    ["an interval below 0.2 s", { ...valid, interval: 0.1 }, /"interval" must be from 0.2 to 3600 seconds/],
+    [
+      "an interval above an hour",
+      { ...valid, interval: 3601 },
+      /"interval" must be from 0.2 to 3600 seconds/,
+    ],
+    ["a negative skew", { ...valid, skew: -1 }, /"skew" must be from 0 to 600 seconds/],
+    [
+      "a blackout above half the interval",
+      { ...valid, blackout: 0.6 },
+      /"blackout" must be from 0 to 0.5 seconds/,
+    ],
+    ["no servers", { ...valid, servers: [] }, /"servers" must be a non-empty list/],
+    ["servers that are not a list", { ...valid, servers: {} }, /"servers" must be a non-empty list/],
+    [
+      "too many servers",
+      { ...valid, servers: networkJson(MAX_SERVERS + 1).servers },
+      /"servers" has more than 64 entries/,
+    ],
+    [
+      "a server that is not an object",
+      { ...valid, servers: [...valid.servers, 5] },
+      /servers\[3\] must be an object/,
+    ],
+    [
+      "a key that is not hex",
+      withServer(1, { key: "zz".repeat(32) }),
+      /servers\[1\]\.key must be 64 hex digits/,
+    ],
+    ["a short key", withServer(1, { key: key(9).slice(2) }), /servers\[1\]\.key must be 64 hex digits/],
+    ["a missing key", withServer(0, { key: undefined }), /servers\[0\]\.key must be 64 hex digits/],
+    [
+      "a duplicate key",
+      withServer(2, { key: key(1) }),
+      /servers\[2\]\.key duplicates an earlier server's key/,
+    ],
+    [
+      "a duplicate key in another case",
+      withServer(2, { key: key(0xab).toUpperCase() }),
+      /servers\[2\]\.key duplicates an earlier server's key/,
+    ],
+    ["an empty host", withServer(0, { host: "" }), /servers\[0\]\.host must be a host name or address/],
+    [
+      "a port of 0",
+      withServer(1, { port: 0 }),
+      /servers\[1\]\.port must be an integer from 1 to 65535 \(got 0\)/,
+    ],
+    ["a port above 65535", withServer(1, { port: 65536 }), /servers\[1\]\.port .*\(got 65536\)/],
+    ["a fractional port", withServer(1, { port: 80.5 }), /servers\[1\]\.port .*\(got 80.5\)/],
+    ["a port that is a string", withServer(1, { port: "80" }), /servers\[1\]\.port .*\(got "80"\)/],
+    ["a repeated address", withServer(1, { port: 7000 }), /servers\[1\] repeats the address 127.0.0.1:7000/],
+    ["a long name", withServer(0, { name: "n".repeat(65) }), /servers\[0\]\.name must be a string/],
+    ["a genesis that is a list", { ...valid, genesis: [] }, /"genesis" must be an object/],
+    [
+      "a genesis account that is not hex",
+      { ...valid, genesis: { alice: 5 } },
+      /genesis account "alice" is not 64/,
+    ],
+    [
+      "a genesis account twice",
+      { ...valid, genesis: { [key(0xab)]: 1, [key(0xab).toUpperCase()]: 2 } },
+      new RegExp(`genesis account ${key(0xab)} appears twice`),
+    ],
+    [
+      "a zero genesis amount",
+      { ...valid, genesis: { [key(0xa1)]: 0 } },
+      /genesis amount of a1a1.* must be a whole/,
+    ],
+    [
+      "a fractional genesis amount",
+      { ...valid, genesis: { [key(0xa1)]: 1.5 } },
+      /genesis amount of .* whole number/,
+    ],
+    [
+      "a genesis amount as text",
+      { ...valid, genesis: { [key(0xa1)]: "5" } },
+      /genesis amount of .* whole number/,
+    ],
+    [
+      "genesis amounts summing above 2^53 - 1",
+      { ...valid, genesis: { [key(0xa1)]: MAX_AMOUNT, [key(0xa2)]: 1 } },
+      /genesis amounts sum to more than 2\^53 - 1/,
+    ],
+  ];
+  for (const [what, json, pattern] of cases) {
+    await t.step(`with ${what}`, () => refuses(json, pattern));
+  }
+});
+
+Deno.test("readNetwork() reads and validates a file", async () => {
+  await using dir = await makeTempDir();
+  const path = `${dir.path}/peers.json`;
+  await Deno.writeTextFile(path, JSON.stringify(networkJson(), null, 2));
+  const network = await readNetwork(path);
+  assert.equal(network.servers.length, 3);
+  await Deno.writeTextFile(path, JSON.stringify({ ...networkJson(), servers: [] }));
+  const err = await assertRejectsError(
+    () => readNetwork(path),
+    CoinError,
+    /"servers" must be a non-empty list/,
+  );
+  assert.ok(err.message.includes(`"${path}"`), "names the file it read");
+});
+
+Deno.test("readNetwork() refuses a missing file and a file that is not JSON", async () => {
+  await using dir = await makeTempDir();
+  await assertRejectsError(() => readNetwork(`${dir.path}/missing.json`), CoinError, /does not exist/);
+  await Deno.writeTextFile(`${dir.path}/bad.json`, "{ interval: 1 }");
+  await assertRejectsError(() => readNetwork(`${dir.path}/bad.json`), CoinError, /not valid JSON/);
+});
+
+Deno.test("findPeer() finds a server by its lowercase key hex", () => {
+  const network = parseNetwork(networkJson());
+  assert.equal(findPeer(network, key(2))?.name, "s1");
+  assert.equal(findPeer(network, key(9)), undefined);
+});
