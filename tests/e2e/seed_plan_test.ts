@@ -27,7 +27,6 @@ async function balanceOf(net: TestNetwork, account: string, server?: string) {
 Deno.test("the seed's test plan passes on three real servers", async (t) => {
   const net = await TestNetwork.create({ servers: 3, interval: 1 });
   const [s1, s2, s3] = net.servers as [typeof net.servers[0], typeof net.servers[0], typeof net.servers[0]];
-  const alice = net.accounts[0]!;
   const bob = net.accounts[1]!;
   const send = (amount: number, extra: string[] = []) =>
     net.coin([
