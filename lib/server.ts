@@ -31,6 +31,7 @@ import {
   encodeResponse,
   encodeVote,
   Kind,
+  LENGTH_PREFIX_BYTES,
   MAX_CLIENT_MESSAGE_BYTES,
   MAX_FRAME_TXS,
   MAX_PEER_MESSAGE_BYTES,
@@ -53,6 +54,9 @@ export const MAX_MISSED_FRAMES = 3;
 export const STARTUP_GRACE_FRAMES = 10;
 /** Frames of votes, states and buffers kept in memory. */
 export const KEEP_FRAMES = 8;
+/** Votes are accepted for frames from current - AGE to current + LEAD (clock skew included). */
+export const MAX_VOTE_AGE_FRAMES = 2;
+export const MAX_VOTE_LEAD_FRAMES = 2;
 /** A server this many frames behind its clock skips ahead and waits for a catch-up. */
 export const MAX_LAG_FRAMES = 3;
 
@@ -579,10 +583,11 @@ export class Server {
     }
   }
 
-  #onVote(sender: string, vote: Vote): void {
+  #onVote(sender: string, vote: Vote, body: Uint8Array): void {
     const current = frameAt(this.#now(), this.network.intervalMs);
     const name = this.#peerName(sender);
-    if (vote.frame > current + 2 || vote.frame <= this.#headFrame - KEEP_FRAMES) {
+    // Votes for frame f are sent during frame f + 1; anything older than that allows is a replay.
+    if (vote.frame > current + MAX_VOTE_LEAD_FRAMES || vote.frame < current - MAX_VOTE_AGE_FRAMES) {
       this.metrics.messagesDropped++;
       this.#log.event("dropped", {
         from: name,
@@ -606,6 +611,12 @@ export class Server {
     if (recorded === "repeat") return;
     const isBeta =
       this.network.servers[alphaIndex(vote.frame, this.network.servers.length)]!.keyHex === sender;
+    if (isBeta) {
+      // Pass the beta's signed message on: a server the beta missed still gets the buffer, and a beta
+      // that sent different buffers to different servers is caught (a second vote = "lying").
+      const message = [lengthPrefix(body.length), body];
+      for (const [key, link] of this.#links) if (key !== sender) link.send(message);
+    }
     if (isBeta && !this.#betaBuffers.has(vote.frame)) {
       const txs: Tx[] = [];
       for (let off = 0; off < vote.txBytes.length; off += TX_BYTES) {
@@ -707,7 +718,7 @@ export class Server {
       this.#log.event("dropped", { from: this.#peerName(opened.sender), reason: (err as Error).message });
       return;
     }
-    if (payload.code === 0) this.#onVote(opened.sender, payload);
+    if (payload.code === 0) this.#onVote(opened.sender, payload, body);
     else this.#onCatchup(opened.sender, payload);
   }
 
@@ -996,6 +1007,12 @@ function closeQuietly(conn: Deno.Conn): void {
 function remoteOf(conn: Deno.TcpConn): string {
   const a = conn.remoteAddr as Deno.NetAddr;
   return `${a.hostname}:${a.port}`;
+}
+
+function lengthPrefix(bytes: number): Uint8Array {
+  const prefix = new Uint8Array(LENGTH_PREFIX_BYTES);
+  new DataView(prefix.buffer).setUint32(0, bytes);
+  return prefix;
 }
 
 function concatTxs(txs: Tx[]): Uint8Array {
