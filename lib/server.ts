@@ -139,6 +139,8 @@ export class Server {
   #buffers = new Map<number, AlphaBuffer>();
   #tally: Tally;
   #decided = new Map<number, string>();
+  /** Milliseconds from the end of a frame to its consensus, as seen here. */
+  #decidedAfterMs = new Map<number, number>();
   #settled = new Set<number>();
   #catchupSentTo = new Set<string>();
   #lastJudged = 0;
@@ -426,12 +428,21 @@ export class Server {
 
   #prune(frame: number): void {
     const old = frame - KEEP_FRAMES;
+    // States are whole databases: keep only the agreed one and those not yet decided.
+    for (const f of this.#frameStates.keys()) {
+      if (
+        f < this.#committed.frame || (f < frame - 2 && this.#decided.has(f) && f !== this.#committed.frame)
+      ) {
+        this.#frameStates.delete(f);
+      }
+    }
     for (
       const map of [
         this.#frameStates,
         this.#myVotes,
         this.#betaBuffers,
         this.#decided,
+        this.#decidedAfterMs,
         this.#buffers,
         this.#frameInfo,
       ]
@@ -461,6 +472,7 @@ export class Server {
     const hash = this.#tally.consensus(frame);
     if (hash === undefined) return;
     this.#decided.set(frame, hash);
+    this.#decidedAfterMs.set(frame, this.#now() - frameStartMs(frame + 1, this.network.intervalMs));
     this.metrics.framesAgreed++;
     if (this.#noQuorum) this.#log.event("quorum_back", { frame, hash: hash.slice(0, 12) });
     this.#noQuorum = false;
@@ -516,6 +528,7 @@ export class Server {
       applied: info?.applied,
       rejected: info?.rejected,
       apply_ms: info?.applyMs.toFixed(1),
+      decided_ms: this.#decidedAfterMs.get(frame)?.toFixed(0),
     });
   }
 
@@ -658,7 +671,8 @@ export class Server {
     }
     let ledger: Ledger;
     try {
-      ledger = Ledger.fromPacked(catchup.db.slice());
+      // The message buffer is this catch-up's own allocation: no copy of a large database.
+      ledger = Ledger.fromPacked(catchup.db);
     } catch (err) {
       this.#log.event("lying", {
         from: name,
@@ -849,6 +863,7 @@ export class Server {
       supply: this.#committed.state.ledger.supply,
       uptimeMs: Date.now() - this.#startedMs,
       intervalMs: this.network.intervalMs,
+      metrics: this.metrics,
     };
   }
 

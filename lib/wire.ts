@@ -351,10 +351,24 @@ export class MessageReader {
   }
 }
 
-/** Writes message chunks to a connection one message at a time, in order. */
+/** Messages smaller than this are copied together into one write; larger chunks are written as they are. */
+export const COALESCE_BYTES = 256 * 1024;
+
+interface Queued {
+  chunks: Uint8Array[];
+  size: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Writes messages to a connection in order. Messages queued while a write is in flight are sent
+ * together in one write, so many small responses cost one system call.
+ */
 export class MessageWriter {
   #conn: ByteWriter;
-  #tail: Promise<void> = Promise.resolve();
+  #queue: Queued[] = [];
+  #pumping = false;
   #queuedBytes = 0;
   #failed: Error | undefined;
   /** Most bytes allowed to wait unwritten before the connection counts as stuck. */
@@ -374,21 +388,56 @@ export class MessageWriter {
       return Promise.reject(new ProtocolError("too many bytes waiting to be written"));
     }
     this.#queuedBytes += size;
-    const run = async () => {
-      try {
-        for (const chunk of chunks) {
-          let off = 0;
-          while (off < chunk.length) off += await this.#conn.write(chunk.subarray(off));
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#queue.push({ chunks, size, resolve, reject });
+    if (!this.#pumping) this.#pump();
+    return promise;
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    let batch: Queued[] = [];
+    try {
+      while (this.#queue.length > 0) {
+        const first = this.#queue[0]!;
+        if (first.size >= COALESCE_BYTES) {
+          batch = [this.#queue.shift()!];
+          for (const chunk of first.chunks) await this.#writeAll(chunk);
+          this.#queuedBytes -= first.size;
+          first.resolve();
+          batch = [];
+          continue;
         }
-      } catch (err) {
-        this.#failed = err as Error;
-        throw err;
-      } finally {
-        this.#queuedBytes -= size;
+        batch = [];
+        let bytes = 0;
+        while (this.#queue.length > 0 && this.#queue[0]!.size < COALESCE_BYTES && bytes < COALESCE_BYTES) {
+          const item = this.#queue.shift()!;
+          batch.push(item);
+          bytes += item.size;
+        }
+        const joined = new Uint8Array(bytes);
+        let off = 0;
+        for (const item of batch) {
+          for (const chunk of item.chunks) {
+            joined.set(chunk, off);
+            off += chunk.length;
+          }
+        }
+        await this.#writeAll(joined);
+        this.#queuedBytes -= bytes;
+        for (const item of batch) item.resolve();
+        batch = [];
       }
-    };
-    const p = this.#tail.then(run);
-    this.#tail = p.catch(() => {});
-    return p;
+    } catch (err) {
+      this.#failed = err as Error;
+      for (const item of [...batch, ...this.#queue.splice(0)]) item.reject(this.#failed);
+    } finally {
+      this.#pumping = false;
+    }
   }
 }

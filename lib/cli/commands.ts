@@ -11,6 +11,7 @@ import { send, submit } from "./send.ts";
 import { balance } from "./balance.ts";
 import { status } from "./status.ts";
 import { devnet } from "./devnet.ts";
+import { bench } from "./bench.ts";
 
 /** Every subcommand. */
 export const COMMANDS: readonly Command[] = [
@@ -25,4 +26,5 @@ export const COMMANDS: readonly Command[] = [
   status,
   tx,
   archive,
+  bench,
 ];

@@ -208,6 +208,8 @@ Example:
     const stop = new AbortController();
     const onAbort = () => stop.abort();
     io.signal.addEventListener("abort", onAbort, { once: true });
+    // A Ctrl-C that came while the keys were being generated stops the network at once.
+    if (io.signal.aborted) stop.abort();
     let running = servers;
     const view = new LiveView(io, () => running);
     const children = files.servers.map((_, i) => new ServerChild(files, i, (s, e) => view.onEvent(s, e)));

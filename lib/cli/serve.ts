@@ -67,6 +67,15 @@ Example:
       if (typeof n !== "number") throw new UsageError(`Invalid --test-clock-offset-ms: out of range`);
       offset = n;
     }
+    // Checked before the server starts, so a typo is a usage error and not a server that starts and stops.
+    let httpPort: number | undefined;
+    if (values.http !== undefined) {
+      const port = wholeNumber("serve", "http", values.http);
+      if (typeof port !== "number" || port < 0 || port > 65535) {
+        throw new UsageError(`Invalid --http "${values.http}": expected a port from 0 to 65535`);
+      }
+      httpPort = port;
+    }
     const network = await readNetwork(peersFile);
     const keyPair = await readKeyFile(keyFile);
     const me = network.servers.find((s) => s.keyHex === keyPair.publicHex);
@@ -86,11 +95,8 @@ Example:
       clockOffsetMs: offset,
     });
     let http: Deno.HttpServer | undefined;
-    if (values.http !== undefined) {
-      const port = wholeNumber("serve", "http", values.http);
-      if (typeof port !== "number" || port < 0 || port > 65535) {
-        throw new UsageError(`Invalid --http "${values.http}": expected a port from 0 to 65535`);
-      }
+    if (httpPort !== undefined) {
+      const port = httpPort;
       try {
         http = serveHttp(server, {
           hostname: values["http-host"] ?? "127.0.0.1",

@@ -1,0 +1,530 @@
+// Measurements behind `coin bench` and BENCHMARKS.md: raw signature checks, the state kernels
+// (apply, hash, catch-up) at a chosen number of accounts, one server's ingest rate, and a whole local
+// network under load. Nothing here is asserted on; tests only check that the figures are produced.
+
+import { compare32, readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
+import { ServerConnection } from "./client.ts";
+import { generateDevnet, ServerChild } from "./devnet.ts";
+import { acceptingFrame, alphaIndex, frameAt } from "./frames.ts";
+import { sha256Hex } from "./hash.ts";
+import { generateKeyPair, type KeyPair, keyPairFromSeed, verifySignature } from "./keys.ts";
+import { apply, DB_HEADER_BYTES, DB_RECORD_BYTES, Ledger, type State } from "./ledger.ts";
+import { readNetwork } from "./peers.ts";
+import { decodeTx, signTx, type Tx, TX_SIGNED_BYTES } from "./tx.ts";
+import {
+  decodePayload,
+  decodeResponse,
+  encodeCatchup,
+  encodePeerMessage,
+  encodeRequest,
+  Kind,
+  MAX_PEER_MESSAGE_BYTES,
+  MessageReader,
+  MessageWriter,
+  openPeerMessage,
+} from "./wire.ts";
+
+/** Payer accounts with real keys used by the load generator. */
+export const LOAD_PAYERS = 256;
+/** Requests a load connection may have unanswered. */
+export const LOAD_WINDOW = 1024;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Signatures checked per second, one at a time, through node:crypto and through WebCrypto (all in flight). */
+export async function measureVerify(count = 20_000): Promise<{ node: number; webcrypto: number }> {
+  const kp = await generateKeyPair();
+  const msg = crypto.getRandomValues(new Uint8Array(TX_SIGNED_BYTES));
+  const sig = new Uint8Array(await crypto.subtle.sign("Ed25519", kp.privateKey, msg));
+  verifySignature(kp.publicKey, msg, sig);
+  let t = performance.now();
+  for (let i = 0; i < count; i++) verifySignature(kp.publicKey, msg, sig);
+  const node = count / ((performance.now() - t) / 1000);
+  const key = await crypto.subtle.importKey(
+    "raw",
+    kp.publicKey as Uint8Array<ArrayBuffer>,
+    "Ed25519",
+    false,
+    [
+      "verify",
+    ],
+  );
+  t = performance.now();
+  const all = [];
+  for (let i = 0; i < count; i++) all.push(crypto.subtle.verify("Ed25519", key, sig, msg));
+  await Promise.all(all);
+  const webcrypto = count / ((performance.now() - t) / 1000);
+  return { node, webcrypto };
+}
+
+/** Key pairs from fixed seeds, so repeated runs use the same accounts. */
+export async function loadKeys(count: number): Promise<KeyPair[]> {
+  const keys = [];
+  for (let i = 0; i < count; i++) {
+    const seed = new Uint8Array(32);
+    viewOf(seed).setUint32(0, 0xbe4c0000 + i);
+    keys.push(await keyPairFromSeed(seed));
+  }
+  return keys;
+}
+
+/**
+ * A database of `accounts` accounts, `payers` of them real keys holding `funds` each, the others
+ * synthetic ids holding 1. Built straight in packed form: synthetic ids ascend by construction.
+ */
+export function syntheticLedger(accounts: number, payers: KeyPair[], funds: number): Ledger {
+  const synthetic = Math.max(0, accounts - payers.length);
+  const real = payers.map((p) => p.publicKey).sort((a, b) => compare32(a, 0, b, 0));
+  const bytes = new Uint8Array(DB_HEADER_BYTES + (synthetic + real.length) * DB_RECORD_BYTES);
+  const view = viewOf(bytes);
+  view.setUint32(0, 0x434f494e);
+  view.setUint16(4, 1);
+  writeU64(view, 8, synthetic + real.length);
+  const random = crypto.getRandomValues(new Uint8Array(65536));
+  let r = 0;
+  let n = 0;
+  let j = 0;
+  const put = (key: Uint8Array | undefined, balance: number, prefix?: number) => {
+    const off = DB_HEADER_BYTES + n * DB_RECORD_BYTES;
+    if (key) bytes.set(key, off);
+    else {
+      view.setUint32(off, prefix!);
+      for (let k = 4; k < 32; k++) {
+        bytes[off + k] = random[r++ & 65535]!;
+      }
+    }
+    writeU64(view, off + 32, balance);
+    n++;
+  };
+  const step = 0x1_0000_0000 / Math.max(1, synthetic);
+  for (let i = 0; i < synthetic; i++) {
+    const prefix = Math.floor(i * step);
+    while (
+      j < real.length &&
+      ((real[j]![0]! << 24) | (real[j]![1]! << 16) | (real[j]![2]! << 8) | real[j]![3]!) >>> 0 < prefix
+    ) {
+      put(real[j], funds);
+      j++;
+    }
+    put(undefined, 1, prefix);
+  }
+  for (; j < real.length; j++) put(real[j], funds);
+  // A real key sharing a 4-byte prefix with a synthetic id could break the order: rebuild then.
+  try {
+    return Ledger.fromPacked(bytes);
+  } catch {
+    const entries: [string, number][] = [];
+    for (let i = 0; i < n; i++) {
+      const off = DB_HEADER_BYTES + i * DB_RECORD_BYTES;
+      entries.push([toHex(bytes.subarray(off, off + 32)), readU64(view, off + 32)]);
+    }
+    return Ledger.fromBalances(entries);
+  }
+}
+
+/** Signs `count` transfers among `payers`, timestamps spread over [fromMs, toMs). */
+export async function signLoad(
+  payers: KeyPair[],
+  count: number,
+  fromMs: number,
+  toMs: number,
+): Promise<Tx[]> {
+  const txs: Tx[] = [];
+  for (let i = 0; i < count; i++) {
+    const from = payers[i % payers.length]!;
+    const to = payers[(i + 1 + Math.floor(i / payers.length)) % payers.length]!;
+    const payee = to === from ? payers[(i + 2) % payers.length]! : to;
+    const timestampMs = Math.floor(fromMs + ((toMs - fromMs) * i) / count);
+    txs.push(decodeTx(await signTx(from, { to: payee.publicKey, amount: 1 + (i % 97), timestampMs }))!);
+  }
+  return txs;
+}
+
+/** State kernels at `accounts` accounts. */
+export async function measureState(accounts: number): Promise<{
+  accounts: number;
+  db_bytes: number;
+  apply_ms: number;
+  apply_txs: number;
+  pack_hash_ms: number;
+  catchup_ms: number;
+  peak_rss_mb: number;
+}> {
+  const payers = await loadKeys(LOAD_PAYERS);
+  const ledger = syntheticLedger(accounts, payers, 1_000_000_000);
+  const state: State = { ledger, recent: [] };
+  const now = Date.now();
+  const txs = await signLoad(payers, 5_000, now, now + 1);
+  let t = performance.now();
+  const result = apply(state, txs, {
+    frame: frameAt(now, 1000),
+    windowFromMs: now - 10_000,
+    windowToMs: now + 10_000,
+    recentFrames: 12,
+  });
+  const applyMs = performance.now() - t;
+  if (result.applied !== txs.length) {
+    throw new Error(`Benchmark transfers were refused: ${result.applied} of ${txs.length}`);
+  }
+  // The database is kept packed, so "pack" is free; hashing it is the cost.
+  t = performance.now();
+  const hash = sha256Hex(result.state.ledger.bytes);
+  const packHashMs = performance.now() - t;
+  const catchupMs = await measureCatchup(result.state, hash);
+  return {
+    accounts,
+    db_bytes: ledger.bytes.length,
+    apply_ms: round(applyMs),
+    apply_txs: txs.length,
+    pack_hash_ms: round(packHashMs),
+    catchup_ms: round(catchupMs),
+    peak_rss_mb: peakRssMb(Deno.pid) ?? Math.round(Deno.memoryUsage().rss / 1e6),
+  };
+}
+
+/**
+ * A catch-up as a server does it, over loopback TCP: sign and send code 1; receive, check the
+ * signature, decode, check the hash against consensus, load. Returns the wall time.
+ */
+export async function measureCatchup(state: State, consensus: string): Promise<number> {
+  const sender = await generateKeyPair();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const t = performance.now();
+  const receiving = (async () => {
+    const conn = await listener.accept();
+    try {
+      const reader = new MessageReader(conn, {
+        maxBytes: 4096,
+        allowLarge: (_h, size) => size <= MAX_PEER_MESSAGE_BYTES,
+      });
+      const body = await reader.next();
+      const opened = openPeerMessage(body!, (k) => k === sender.publicHex);
+      if ("problem" in opened) throw new Error(opened.problem);
+      const payload = decodePayload(opened.payload);
+      if (payload.code !== 1) throw new Error("not a catch-up");
+      if (sha256Hex(payload.db) !== consensus) throw new Error("catch-up does not match");
+      Ledger.fromPacked(payload.db.slice());
+    } finally {
+      conn.close();
+    }
+  })();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const writer = new MessageWriter(conn, { maxQueuedBytes: MAX_PEER_MESSAGE_BYTES });
+    await writer.write(await encodePeerMessage(sender, encodeCatchup(0, state.ledger.bytes, state.recent)));
+    await receiving;
+  } finally {
+    conn.close();
+    listener.close();
+  }
+  return performance.now() - t;
+}
+
+function round(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+/** Peak resident memory of a process in MB (Linux /proc), or null elsewhere. */
+export function peakRssMb(pid: number): number | null {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const m = /VmHWM:\s+(\d+) kB/.exec(status);
+    return m ? Math.round(Number(m[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Sends pre-encoded requests over one connection with at most LOAD_WINDOW unanswered. */
+class LoadConnection {
+  #conn: Deno.TcpConn;
+  #reader: MessageReader;
+  #outstanding = 0;
+  #waiters: (() => void)[] = [];
+  #reading: Promise<void>;
+  accepted = 0;
+  rejected: Record<string, number> = {};
+  acceptedFrames: number[] = [];
+
+  constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+    this.#reader = new MessageReader(conn, { maxBytes: 1 << 20 });
+    this.#reading = this.#readLoop();
+  }
+
+  async #readLoop(): Promise<void> {
+    try {
+      while (true) {
+        const body = await this.#reader.next();
+        if (body === null) break;
+        const r = decodeResponse(body);
+        if (r.ok === true) {
+          this.accepted++;
+          this.acceptedFrames.push(Number(r.frame));
+        } else this.rejected[String(r.code)] = (this.rejected[String(r.code)] ?? 0) + 1;
+        this.#outstanding--;
+        this.#waiters.shift()?.();
+      }
+    } catch {
+      // connection closed
+    }
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  async send(batch: Uint8Array): Promise<void> {
+    const count = batch.length / (5 + 144);
+    while (this.#outstanding > 0 && this.#outstanding + count > LOAD_WINDOW) {
+      await new Promise<void>((r) => this.#waiters.push(r));
+    }
+    this.#outstanding += count;
+    let off = 0;
+    while (off < batch.length) off += await this.#conn.write(batch.subarray(off));
+  }
+
+  async drain(): Promise<void> {
+    while (this.#outstanding > 0) await new Promise<void>((r) => this.#waiters.push(r));
+  }
+
+  async close(): Promise<void> {
+    try {
+      this.#conn.close();
+    } catch {
+      // closed
+    }
+    await this.#reading;
+  }
+}
+
+function encodeBatch(txs: Tx[]): Uint8Array {
+  const out = new Uint8Array(txs.length * (5 + 144));
+  txs.forEach((tx, i) => out.set(encodeRequest(Kind.submit, tx.bytes), i * (5 + 144)));
+  return out;
+}
+
+/** What `coin bench` reports for the network. */
+export interface NetworkResult {
+  servers: number;
+  interval_s: number;
+  seconds: number;
+  offered_tx_per_s: number;
+  ingest_tx_per_s: number;
+  accepted: number;
+  committed: number;
+  commit_tx_per_s: number;
+  frames_agreed: number;
+  frames_total: number;
+  lost: number;
+  rejected: Record<string, number>;
+  consensus_ms_p50: number | null;
+  consensus_ms_p95: number | null;
+  peak_rss_mb: (number | null)[];
+}
+
+/**
+ * Starts a local network, offers `rate` transfers per second for `seconds`, sending each to the alpha
+ * that accepts it at that moment (as a client that knows peers.json does), and counts what the
+ * servers commit. Transfers are signed before the clock starts so signing does not compete with the
+ * servers for the CPU.
+ */
+export async function measureNetwork(options: {
+  servers: number;
+  intervalSeconds: number;
+  seconds: number;
+  rate: number;
+  connectionsPerServer?: number;
+  progress?: (line: string) => void;
+}): Promise<NetworkResult> {
+  const dir = await Deno.makeTempDir({ prefix: "coin-bench-" });
+  const payers = await loadKeys(LOAD_PAYERS);
+  const files = await generateDevnet(dir, {
+    servers: options.servers,
+    intervalSeconds: options.intervalSeconds,
+    accounts: [],
+  });
+  // Fund the load accounts in the genesis.
+  const peers = JSON.parse(await Deno.readTextFile(files.peersFile));
+  peers.genesis = Object.fromEntries(payers.map((p) => [p.publicHex, 1_000_000_000]));
+  await Deno.writeTextFile(files.peersFile, JSON.stringify(peers));
+  const network = await readNetwork(files.peersFile);
+
+  const applied = new Map<number, number>();
+  const decided = new Map<number, number>();
+  const agreedFrames = new Set<number>();
+  const children = files.servers.map((_, i) =>
+    new ServerChild(files, i, (_server, e) => {
+      if (e.event === "consensus" && typeof e.frame === "number") {
+        agreedFrames.add(e.frame);
+        applied.set(e.frame, Math.max(applied.get(e.frame) ?? 0, Number(e.applied ?? 0)));
+        if (e.decided_ms !== undefined) {
+          decided.set(e.frame, Math.max(decided.get(e.frame) ?? 0, Number(e.decided_ms)));
+        }
+      }
+    })
+  );
+  const conns: LoadConnection[][] = [];
+  try {
+    const intervalMs = options.intervalSeconds * 1000;
+    // Wait for the first agreed frames.
+    const readyBy = Date.now() + 15_000;
+    while (agreedFrames.size < 2 && Date.now() < readyBy) await sleep(100);
+    const total = Math.floor(options.rate * options.seconds);
+    const t0 = performance.now();
+    await signLoad(payers, Math.min(200, total), Date.now(), Date.now() + 1);
+    const signRate = Math.min(200, total) / ((performance.now() - t0) / 1000);
+    const startMs = Date.now() + Math.ceil((total / signRate) * 2) + 3000;
+    options.progress?.(`signing ${total} transfers (about ${Math.ceil(total / signRate)} s)…`);
+    const txs = await signLoad(payers, total, startMs, startMs + options.seconds * 1000);
+    for (const s of files.servers) {
+      const list = [];
+      for (let c = 0; c < (options.connectionsPerServer ?? 2); c++) {
+        list.push(new LoadConnection(await Deno.connect({ hostname: "127.0.0.1", port: s.port })));
+      }
+      conns.push(list);
+    }
+    while (Date.now() < startMs) await sleep(5);
+    options.progress?.(`offering ${options.rate} transfers/s for ${options.seconds} s…`);
+    const firstFrame = frameAt(Date.now(), intervalMs);
+    const sendStart = performance.now();
+    const sliceMs = 20;
+    let next = 0;
+    let turn = 0;
+    const sends: Promise<void>[] = [];
+    while (next < txs.length) {
+      const nowMs = Date.now();
+      let end = next;
+      while (end < txs.length && txs[end]!.timestampMs <= nowMs) end++;
+      // Group the due transfers by the alpha that accepts them now.
+      const byServer = new Map<number, Tx[]>();
+      const alpha = alphaIndex(acceptingFrame(Date.now(), network.timing), network.servers.length);
+      for (let i = next; i < end; i++) {
+        const list = byServer.get(alpha) ?? [];
+        list.push(txs[i]!);
+        byServer.set(alpha, list);
+      }
+      for (const [server, list] of byServer) {
+        const lc = conns[server]![turn++ % conns[server]!.length]!;
+        sends.push(lc.send(encodeBatch(list)));
+      }
+      next = end;
+      if (next < txs.length) await sleep(sliceMs);
+    }
+    await Promise.all(sends);
+    await Promise.all(conns.flat().map((c) => c.drain()));
+    const sendSeconds = (performance.now() - sendStart) / 1000;
+    const lastFrame = frameAt(Date.now(), intervalMs);
+    // Let the last frames be decided.
+    const settleBy = Date.now() + 4 * intervalMs + 2000;
+    while (
+      Date.now() < settleBy &&
+      ![...Array(lastFrame - firstFrame + 1).keys()].every((k) => agreedFrames.has(firstFrame + k))
+    ) {
+      await sleep(100);
+    }
+    await sleep(2 * intervalMs);
+    let accepted = 0;
+    const rejected: Record<string, number> = {};
+    for (const c of conns.flat()) {
+      accepted += c.accepted;
+      for (const [k, v] of Object.entries(c.rejected)) rejected[k] = (rejected[k] ?? 0) + v;
+    }
+    let committed = 0;
+    for (const [, n] of applied) committed += n;
+    let framesAgreed = 0;
+    for (let f = firstFrame; f <= lastFrame; f++) if (agreedFrames.has(f)) framesAgreed++;
+    const latencies = [...decided.entries()].filter(([f]) => f >= firstFrame && f <= lastFrame).map(([, v]) =>
+      v
+    )
+      .sort((a, b) => a - b);
+    const pct = (p: number) =>
+      latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]! : null;
+    const rss = children.map((c) => peakRssMb(c.pid));
+    return {
+      servers: options.servers,
+      interval_s: options.intervalSeconds,
+      seconds: options.seconds,
+      offered_tx_per_s: options.rate,
+      ingest_tx_per_s: Math.round(accepted / sendSeconds),
+      accepted,
+      committed,
+      commit_tx_per_s: Math.round(committed / options.seconds),
+      frames_agreed: framesAgreed,
+      frames_total: lastFrame - firstFrame + 1,
+      lost: accepted - committed,
+      rejected,
+      consensus_ms_p50: pct(0.5),
+      consensus_ms_p95: pct(0.95),
+      peak_rss_mb: rss,
+    };
+  } finally {
+    await Promise.all(conns.flat().map((c) => c.close()));
+    await Promise.all(children.map((c) => c.stop()));
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * One server's ingest: a single-server network with a long frame (so it stays the alpha), several
+ * pipelined loopback connections sending pre-signed transfers as fast as it answers.
+ */
+export async function measureIngest(options: { count: number; connections: number }): Promise<{
+  ingest_tx_per_s: number;
+  accepted: number;
+  rejected: Record<string, number>;
+  peak_rss_mb: number | null;
+}> {
+  const dir = await Deno.makeTempDir({ prefix: "coin-bench-ingest-" });
+  const payers = await loadKeys(LOAD_PAYERS);
+  const files = await generateDevnet(dir, { servers: 1, intervalSeconds: 60, accounts: [] });
+  const peers = JSON.parse(await Deno.readTextFile(files.peersFile));
+  peers.genesis = Object.fromEntries(payers.map((p) => [p.publicHex, 1_000_000_000]));
+  await Deno.writeTextFile(files.peersFile, JSON.stringify(peers));
+  let started = false;
+  const child = new ServerChild(files, 0, (_s, e) => {
+    if (e.event === "start") started = true;
+  });
+  const conns: LoadConnection[] = [];
+  try {
+    const readyBy = Date.now() + 10_000;
+    while (!started && Date.now() < readyBy) await sleep(50);
+    // Timestamps must be within the skew of the moment they arrive: sign for the expected end of signing.
+    const probe = performance.now();
+    await signLoad(payers, 200, Date.now(), Date.now() + 1);
+    const signMs = ((performance.now() - probe) / 200) * options.count;
+    const at = Date.now() + signMs;
+    const txs = await signLoad(payers, options.count, at, at + 1);
+    for (let c = 0; c < options.connections; c++) {
+      conns.push(
+        new LoadConnection(await Deno.connect({ hostname: "127.0.0.1", port: files.servers[0]!.port })),
+      );
+    }
+    const t = performance.now();
+    const per = Math.ceil(txs.length / conns.length);
+    await Promise.all(conns.map(async (c, i) => {
+      const mine = txs.slice(i * per, (i + 1) * per);
+      for (let k = 0; k < mine.length; k += 256) await c.send(encodeBatch(mine.slice(k, k + 256)));
+      await c.drain();
+    }));
+    const seconds = (performance.now() - t) / 1000;
+    let accepted = 0;
+    const rejected: Record<string, number> = {};
+    for (const c of conns) {
+      accepted += c.accepted;
+      for (const [k, v] of Object.entries(c.rejected)) rejected[k] = (rejected[k] ?? 0) + v;
+    }
+    return {
+      ingest_tx_per_s: Math.round(accepted / seconds),
+      accepted,
+      rejected,
+      peak_rss_mb: peakRssMb(child.pid),
+    };
+  } finally {
+    await Promise.all(conns.map((c) => c.close()));
+    await child.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+export { ServerConnection };
