@@ -18,6 +18,14 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
+/** SHA-256 over several chunks (no concatenation copy). */
+export function sha256Of(chunks: Iterable<Uint8Array>): Uint8Array {
+  const h = createHash("sha256");
+  for (const chunk of chunks) h.update(chunk);
+  const digest = h.digest();
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
+}
+
 /** SHA-256 over several chunks, as 64 lowercase hex digits (no concatenation copy). */
 export function sha256HexOf(chunks: Iterable<Uint8Array>): string {
   const h = createHash("sha256");

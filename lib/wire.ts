@@ -4,7 +4,7 @@
 
 import { decode as msgpackDecode, encode as msgpackEncode } from "@msgpack/msgpack";
 import { readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
-import { HASH_BYTES, sha256 } from "./hash.ts";
+import { HASH_BYTES, sha256, sha256Of } from "./hash.ts";
 import { type KeyPair, PUBLIC_KEY_BYTES, sign, SIGNATURE_BYTES, verifySignature } from "./keys.ts";
 import { MAX_DB_BYTES, type RecentIds } from "./ledger.ts";
 import { TX_BYTES } from "./tx.ts";
@@ -174,7 +174,7 @@ export function decodePayload(payload: Uint8Array): Vote | Catchup {
  * length prefix included: the seed's layout, sender key | signature of SHA-256(payload) | payload.
  */
 export async function encodePeerMessage(keyPair: KeyPair, payload: Uint8Array[]): Promise<Uint8Array[]> {
-  const hashed = sha256(concat(payload));
+  const hashed = sha256Of(payload);
   const signature = await sign(keyPair, hashed);
   let payloadBytes = 0;
   for (const p of payload) payloadBytes += p.length;
@@ -204,19 +204,6 @@ export function openPeerMessage(
     return { problem: "signature does not verify", sender };
   }
   return { sender, payload };
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
 
 /** A client request with its fixed-size argument. */
