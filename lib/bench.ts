@@ -2,6 +2,7 @@
 // (apply, hash, catch-up) at a chosen number of accounts, one server's ingest rate, and a whole local
 // network under load. Nothing here is asserted on; tests only check that the figures are produced.
 
+import { sleep } from "./_sleep.ts";
 import { compare32, readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
 import { ServerConnection } from "./client.ts";
 import { generateDevnet, ServerChild } from "./devnet.ts";
@@ -28,10 +29,6 @@ import {
 export const LOAD_PAYERS = 256;
 /** Requests a load connection may have unanswered. */
 export const LOAD_WINDOW = 1024;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** Signatures checked per second, one at a time, through node:crypto and through WebCrypto (all in flight). */
 export async function measureVerify(count = 20_000): Promise<{ node: number; webcrypto: number }> {

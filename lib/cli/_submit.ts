@@ -1,6 +1,7 @@
 // Submitting a signed transfer and, with --wait, following it until its outcome is certain:
 // shared by `coin send` and `coin submit`.
 
+import { sleep } from "../_sleep.ts";
 import { fromHex } from "../_bytes.ts";
 import { type Response, type ServerConnection, withAnyServer } from "../client.ts";
 import { CoinError } from "../errors.ts";
@@ -15,18 +16,6 @@ export const RETRYABLE_CODES = new Set(["alpha_unreachable", "not_alpha", "frame
 export const RETRY_PAUSE_MS = 200;
 
 type Target = { name: string; host: string; port: number };
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
 
 /** Submits `tx` until a server accepts it or refuses it for good. Returns the acceptance. */
 export async function submitTx(

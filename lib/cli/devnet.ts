@@ -1,6 +1,7 @@
 // `coin devnet`: the main job on an embedded default. A whole network on this machine, a live view
 // of its frames, and a stream of demo transfers, until Ctrl-C.
 
+import { sleep } from "../_sleep.ts";
 import { ServerConnection } from "../client.ts";
 import { coinCommand, DEMO_FUNDS, type DevnetFiles, generateDevnet, ServerChild } from "../devnet.ts";
 import { UsageError } from "../errors.ts";
@@ -93,18 +94,6 @@ class LiveView {
       this.#frames.delete(f);
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Sends a random small transfer between the demo accounts now and then. */
