@@ -133,6 +133,8 @@ export class Server {
   >();
   /** Settled frames whose log line waits for the remaining votes (or the frame's deadline). */
   #unlogged = new Set<number>();
+  /** Transfers refused to clients since the last log line, by code. */
+  #rejectedSinceLog = new Map<string, number>();
   #myVotes = new Map<number, string>();
   #broadcastFrames = new Set<number>();
   #betaBuffers = new Map<number, Tx[]>();
@@ -385,6 +387,12 @@ export class Server {
   /** Frames whose consensus deadline (end of the next frame) passed without a majority. */
   #judge(): void {
     const current = frameAt(this.#now(), this.network.intervalMs);
+    if (this.#rejectedSinceLog.size > 0) {
+      // One line per frame, not one per refusal: a flood of bad transfers must not flood the log.
+      const codes = [...this.#rejectedSinceLog].map(([c, n]) => `${c}:${n}`).join(",");
+      this.#rejectedSinceLog.clear();
+      this.#log.event("rejected_transfers", { frame: current, codes });
+    }
     for (const f of this.#unlogged) if (f <= current - 2) this.#logFrame(f, true);
     for (let f = this.#lastJudged + 1; f <= current - 2; f++) {
       this.#lastJudged = f;
@@ -753,6 +761,7 @@ export class Server {
     extra: Record<string, unknown> = {},
   ): Record<string, unknown> {
     this.metrics.txRejected[code] = (this.metrics.txRejected[code] ?? 0) + 1;
+    this.#rejectedSinceLog.set(code, (this.#rejectedSinceLog.get(code) ?? 0) + 1);
     const reason = code in TX_CODES
       ? TX_CODES[code as TxCode]
       : SERVER_CODES[code as keyof typeof SERVER_CODES];
