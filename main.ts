@@ -43,7 +43,10 @@ function findCommand(name: string) {
 /** Runs coin with `args`; returns the exit status. Never calls Deno.exit itself. */
 export async function main(args: string[], io: Io): Promise<number> {
   try {
-    const [first, ...rest] = args;
+    // `--verbose` is read by the process (see below) wherever it is; before the command it is skipped
+    // here, so `coin --verbose send …` works like `coin send … --verbose`.
+    const start = args.findIndex((a) => a !== "--verbose");
+    const [first, ...rest] = start < 0 ? [] : args.slice(start);
     if (first === undefined || first === "--help" || first === "-h") {
       io.out(topHelp());
       return 0;
@@ -53,8 +56,9 @@ export async function main(args: string[], io: Io): Promise<number> {
       return 0;
     }
     if (first === "help") {
-      if (rest[0] === undefined) io.out(topHelp());
-      else io.out(findCommand(rest[0]).help);
+      const topic = rest.find((a) => a !== "--verbose");
+      if (topic === undefined) io.out(topHelp());
+      else io.out(findCommand(topic).help);
       return 0;
     }
     if (first.startsWith("-")) {
@@ -69,7 +73,8 @@ export async function main(args: string[], io: Io): Promise<number> {
     }
     if (err instanceof CoinError) {
       io.err(`coin: ${err.message}`);
-      if (io.verbose && err.cause !== undefined) io.err(String((err.cause as Error).stack ?? err.cause));
+      // The detail: where it went wrong, in coin or in the runtime call beneath it.
+      if (io.verbose) io.err(String((err.cause as Error | undefined)?.stack ?? err.cause ?? err.stack));
       return 1;
     }
     if (err instanceof ConsensusLostError) {

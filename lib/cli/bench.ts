@@ -21,6 +21,7 @@ export const bench: Command = {
   name: "bench",
   summary: "Measure throughput and state costs on this machine",
   help: `Usage: coin bench [--json] [--servers N] [--interval S] [--accounts M] [--seconds T] [--rate R]
+                  [--ingest N] [--only LIST]
 
 Measures, in order:
   verify      Ed25519 signature checks per second in this process (node:crypto, and WebCrypto)

@@ -69,6 +69,9 @@ Example:
     }
     // Checked before the server starts, so a typo is a usage error and not a server that starts and stops.
     let httpPort: number | undefined;
+    if (values["http-host"] !== undefined && values.http === undefined) {
+      throw new UsageError(`--http-host needs --http PORT for "coin serve"`);
+    }
     if (values.http !== undefined) {
       const port = wholeNumber("serve", "http", values.http);
       if (typeof port !== "number" || port < 0 || port > 65535) {
@@ -83,7 +86,7 @@ Example:
       write: io.err,
       format,
       server: me?.name ?? keyPair.publicHex.slice(0, 8),
-      colour: io.errIsTerminal,
+      colour: io.errIsTerminal && Deno.env.get("NO_COLOR") === undefined,
     });
     const server = await Server.start({
       network,
