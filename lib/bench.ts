@@ -3,6 +3,7 @@
 // network under load. Nothing here is asserted on; tests only check that the figures are produced.
 
 import { sleep } from "./_sleep.ts";
+import { CoinError } from "./errors.ts";
 import { compare32, readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
 import { ServerConnection } from "./client.ts";
 import { generateDevnet, ServerChild } from "./devnet.ts";
@@ -24,6 +25,10 @@ import {
   MessageWriter,
   openPeerMessage,
 } from "./wire.ts";
+
+function checkAbort(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new CoinError("Benchmark interrupted; its servers were stopped");
+}
 
 /** Payer accounts with real keys used by the load generator. */
 export const LOAD_PAYERS = 256;
@@ -127,9 +132,11 @@ export async function signLoad(
   count: number,
   fromMs: number,
   toMs: number,
+  signal?: AbortSignal,
 ): Promise<Tx[]> {
   const txs: Tx[] = [];
   for (let i = 0; i < count; i++) {
+    if (i % 1000 === 0) checkAbort(signal);
     const from = payers[i % payers.length]!;
     const to = payers[(i + 1 + Math.floor(i / payers.length)) % payers.length]!;
     const payee = to === from ? payers[(i + 2) % payers.length]! : to;
@@ -333,6 +340,7 @@ export async function measureNetwork(options: {
   rate: number;
   connectionsPerServer?: number;
   progress?: (line: string) => void;
+  signal?: AbortSignal;
 }): Promise<NetworkResult> {
   const dir = await Deno.makeTempDir({ prefix: "coin-bench-" });
   const payers = await loadKeys(LOAD_PAYERS);
@@ -366,14 +374,15 @@ export async function measureNetwork(options: {
     const intervalMs = options.intervalSeconds * 1000;
     // Wait for the first agreed frames.
     const readyBy = Date.now() + 15_000;
-    while (agreedFrames.size < 2 && Date.now() < readyBy) await sleep(100);
+    while (agreedFrames.size < 2 && Date.now() < readyBy) await sleep(100, options.signal);
+    checkAbort(options.signal);
     const total = Math.floor(options.rate * options.seconds);
     const t0 = performance.now();
     await signLoad(payers, Math.min(200, total), Date.now(), Date.now() + 1);
     const signRate = Math.min(200, total) / ((performance.now() - t0) / 1000);
     const startMs = Date.now() + Math.ceil((total / signRate) * 2) + 3000;
     options.progress?.(`signing ${total} transfers (about ${Math.ceil(total / signRate)} s)…`);
-    const txs = await signLoad(payers, total, startMs, startMs + options.seconds * 1000);
+    const txs = await signLoad(payers, total, startMs, startMs + options.seconds * 1000, options.signal);
     for (const s of files.servers) {
       const list = [];
       for (let c = 0; c < (options.connectionsPerServer ?? 2); c++) {
@@ -381,7 +390,10 @@ export async function measureNetwork(options: {
       }
       conns.push(list);
     }
-    while (Date.now() < startMs) await sleep(5);
+    while (Date.now() < startMs) {
+      checkAbort(options.signal);
+      await sleep(5);
+    }
     options.progress?.(`offering ${options.rate} transfers/s for ${options.seconds} s…`);
     const firstFrame = frameAt(Date.now(), intervalMs);
     const sendStart = performance.now();
@@ -390,6 +402,7 @@ export async function measureNetwork(options: {
     let turn = 0;
     const sends: Promise<void>[] = [];
     while (next < txs.length) {
+      checkAbort(options.signal);
       const nowMs = Date.now();
       let end = next;
       while (end < txs.length && txs[end]!.timestampMs <= nowMs) end++;
@@ -466,7 +479,9 @@ export async function measureNetwork(options: {
  * One server's ingest: a single-server network with a long frame (so it stays the alpha), several
  * pipelined loopback connections sending pre-signed transfers as fast as it answers.
  */
-export async function measureIngest(options: { count: number; connections: number }): Promise<{
+export async function measureIngest(
+  options: { count: number; connections: number; signal?: AbortSignal },
+): Promise<{
   ingest_tx_per_s: number;
   accepted: number;
   rejected: Record<string, number>;
@@ -491,7 +506,7 @@ export async function measureIngest(options: { count: number; connections: numbe
     await signLoad(payers, 200, Date.now(), Date.now() + 1);
     const signMs = ((performance.now() - probe) / 200) * options.count;
     const at = Date.now() + signMs;
-    const txs = await signLoad(payers, options.count, at, at + 1);
+    const txs = await signLoad(payers, options.count, at, at + 1, options.signal);
     for (let c = 0; c < options.connections; c++) {
       conns.push(
         new LoadConnection(await Deno.connect({ hostname: "127.0.0.1", port: files.servers[0]!.port })),
@@ -501,7 +516,10 @@ export async function measureIngest(options: { count: number; connections: numbe
     const per = Math.ceil(txs.length / conns.length);
     await Promise.all(conns.map(async (c, i) => {
       const mine = txs.slice(i * per, (i + 1) * per);
-      for (let k = 0; k < mine.length; k += 256) await c.send(encodeBatch(mine.slice(k, k + 256)));
+      for (let k = 0; k < mine.length; k += 256) {
+        checkAbort(options.signal);
+        await c.send(encodeBatch(mine.slice(k, k + 256)));
+      }
       await c.drain();
     }));
     const seconds = (performance.now() - t) / 1000;

@@ -79,12 +79,19 @@ Example:
     let ingest;
     if (parts.has("ingest")) {
       progress(`ingest of ${ingestCount} transfers by one server…`);
-      ingest = await measureIngest({ count: ingestCount, connections: 4 });
+      ingest = await measureIngest({ count: ingestCount, connections: 4, signal: io.signal });
     }
     let network;
     if (parts.has("network")) {
       progress(`network of ${servers} servers…`);
-      network = await measureNetwork({ servers, intervalSeconds: interval, seconds, rate, progress });
+      network = await measureNetwork({
+        servers,
+        intervalSeconds: interval,
+        seconds,
+        rate,
+        progress,
+        signal: io.signal,
+      });
     }
 
     const result = {
