@@ -17,9 +17,15 @@ export class PeerLink {
   #connecting: Promise<boolean> | undefined;
   #retryAfterMs = 0;
   #closed = false;
+  #greeting: (() => Uint8Array[] | undefined) | undefined;
 
-  constructor(peer: Peer) {
+  /**
+   * `greeting` gives a small signed message to send first on every new connection (this server's last
+   * vote): the receiver takes large messages only on a connection that proved a listed key.
+   */
+  constructor(peer: Peer, options: { greeting?: () => Uint8Array[] | undefined } = {}) {
     this.peer = peer;
+    this.#greeting = options.greeting;
   }
 
   #drop(): void {
@@ -45,6 +51,8 @@ export class PeerLink {
         conn.setNoDelay(true);
         this.#conn = conn;
         this.#writer = new MessageWriter(conn, { maxQueuedBytes: MAX_PEER_MESSAGE_BYTES });
+        const greeting = this.#greeting?.();
+        if (greeting !== undefined) this.#writer.write(greeting).catch(() => {});
         this.#watch(conn);
         return true;
       } catch {

@@ -2,18 +2,19 @@
 // consensus, catch-up of out-of-sync servers, the archive, and the client requests on the same port.
 // No global state: a test can run several Server objects in one process.
 
-import { fromHex, toHex } from "./_bytes.ts";
-import { sha256Hex } from "./hash.ts";
-import { loadNewestEntry, removeStaleTemporaries, writeArchiveEntry } from "./archive.ts";
-import { ServerConnection } from "./client.ts";
+import { equalBytes, fromHex, toHex } from "./_bytes.ts";
+import { sha256, sha256Hex } from "./hash.ts";
+import { CORRUPT_SUFFIX, loadNewestEntry, removeStaleTemporaries, writeArchiveEntry } from "./archive.ts";
+import { REQUEST_TIMEOUT_MS, ServerConnection } from "./client.ts";
 import { Tally } from "./consensus.ts";
 import { CoinError, ConsensusLostError } from "./errors.ts";
 import { acceptingFrame, alphaIndex, frameAt, frameContext, frameStartMs, lastFrameFor } from "./frames.ts";
 import type { KeyPair } from "./keys.ts";
-import { apply, genesisState, Ledger, type State } from "./ledger.ts";
+import { apply, genesisState, Ledger, type RecentIds, type State } from "./ledger.ts";
 import type { Logger } from "./log.ts";
 import type { Network, Peer } from "./peers.ts";
 import { PeerLink } from "./_peer_link.ts";
+import { writeFileAtomic } from "./_files.ts";
 import {
   checkTimestamp,
   checkTxStateless,
@@ -48,6 +49,10 @@ export const MAX_CONNECTIONS = 256;
 export const MIN_IDLE_TIMEOUT_MS = 10_000;
 /** Bytes a client connection may leave unread in responses before it is dropped. */
 export const MAX_CLIENT_QUEUED_BYTES = 4 * 1024 * 1024;
+/** Read buffer of each connection (a client request is at most MAX_CLIENT_MESSAGE_BYTES). */
+export const CONNECTION_BUFFER_BYTES = 8 * 1024;
+/** Above this many bytes of unwritten responses, a client's next requests wait (are not read). */
+export const CLIENT_PAUSE_QUEUED_BYTES = 64 * 1024;
 /** Consecutive frames without consensus after which a server stops (or, waiting, refuses transfers). */
 export const MAX_MISSED_FRAMES = 3;
 /** Frames after start during which missing consensus is expected (the others may still be starting). */
@@ -57,8 +62,15 @@ export const KEEP_FRAMES = 8;
 /** Votes are accepted for frames from current - AGE to current + LEAD (clock skew included). */
 export const MAX_VOTE_AGE_FRAMES = 2;
 export const MAX_VOTE_LEAD_FRAMES = 2;
+/** Shortest wait for the alpha's answer to a relayed transfer. */
+export const RELAY_MIN_TIMEOUT_MS = 500;
 /** A server this many frames behind its clock skips ahead and waits for a catch-up. */
 export const MAX_LAG_FRAMES = 3;
+/**
+ * File in the archive directory holding the recent transfer ids of the last agreed database, so a
+ * server restarted within a transfer's time window still refuses its replay (docs/protocol.md, 6).
+ */
+export const RECENT_IDS_FILE = "recent-ids";
 
 /** Reasons a transfer is refused by the server rather than by the ledger rules. */
 export const SERVER_CODES = {
@@ -149,14 +161,22 @@ export class Server {
   #startFrame = 0;
   #txIndex = new Map<string, { frame: number; code: "ok" | TxCode; fromCatchup?: boolean }>();
   #knownFromFrame = 0;
-  #pendingCatchup: { sender: string; catchup: Catchup } | undefined;
+  /** Catch-ups that came before their frame was decided here, one per sender (a liar cannot push out
+   * an honest one). */
+  #pendingCatchups = new Map<string, Catchup>();
   #missed = 0;
   #everAgreed = false;
   #noQuorum = false;
   #inSync = false;
   #links = new Map<string, PeerLink>();
+  /** This server's last signed vote without transfers: the first message on each new peer connection. */
+  #greeting: Uint8Array[] | undefined;
   #relays = new Map<string, ServerConnection>();
-  #conns = new Map<Deno.TcpConn, { lastActiveMs: number }>();
+  /**
+   * Open connections; `spoke` once one sent a whole message, `trusted` once it delivered a correctly
+   * signed message of a listed server.
+   */
+  #conns = new Map<Deno.TcpConn, { lastActiveMs: number; spoke: boolean; trusted: boolean }>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closing = false;
   #done = Promise.withResolvers<void>();
@@ -189,7 +209,9 @@ export class Server {
     this.#committed = { frame: -1, state, hash: state.ledger.hash };
     this.#durable = { frame: -1, hash: state.ledger.hash };
     for (const peer of options.network.servers) {
-      if (peer.index !== me.index) this.#links.set(peer.keyHex, new PeerLink(peer));
+      if (peer.index !== me.index) {
+        this.#links.set(peer.keyHex, new PeerLink(peer, { greeting: () => this.#greeting }));
+      }
     }
   }
 
@@ -225,6 +247,14 @@ export class Server {
       }
       state = { ledger: loaded.ledger, recent: [] };
     }
+    // Ids written with an older database are still true (they were agreed); they tell the whole story
+    // of the recent frames only when written with the database loaded.
+    const saved = await readRecentIds(archiveDir, (name, problem) => {
+      options.logger.event("corrupt_entry_set_aside", { file: name, problem });
+    });
+    if (saved !== undefined) state = { ledger: state.ledger, recent: saved.recent };
+    const recentComplete = saved !== undefined && saved.hash === loaded?.entry.hash &&
+      saved.recent.length > 0;
     const server = new Server(options, me, state);
     server.#lastArchivedHash = loaded?.entry.hash;
     try {
@@ -236,13 +266,17 @@ export class Server {
     server.#startFrame = frameAt(now, server.network.intervalMs);
     server.#headFrame = server.#startFrame - 1;
     server.#lastJudged = server.#headFrame;
-    server.#knownFromFrame = server.#startFrame;
+    server.#knownFromFrame = recentComplete ? state.recent[0]!.frame : server.#startFrame;
+    for (const r of state.recent) {
+      for (const id of r.ids) server.#txIndex.set(id, { frame: r.frame, code: "ok", fromCatchup: true });
+    }
     options.logger.event("start", {
       frame: server.#startFrame,
       listen: `${me.host}:${me.port}`,
       loaded: loaded === undefined ? "genesis" : loaded.entry.name,
       hash: state.ledger.hash.slice(0, 12),
       accounts: state.ledger.count,
+      recent_frames: state.recent.length,
       servers: server.network.servers.length,
       interval_ms: server.network.intervalMs,
     });
@@ -322,10 +356,20 @@ export class Server {
         this.#log.event("skip_ahead", { from: this.#headFrame, to: current - 2, reason: "behind the clock" });
         this.#headFrame = current - 2;
         this.#knownFromFrame = Math.max(this.#knownFromFrame, current - 1);
+        // Frames slept through (a paused process) are not this server's missed consensus: counting
+        // them would halt a server that only needs a catch-up.
+        this.#lastJudged = Math.max(this.#lastJudged, current - 2);
       }
       const f = this.#headFrame + 1;
       const beta = alphaIndex(f, this.network.servers.length) === this.me.index;
       const end = frameStartMs(f + 1, I);
+      const ready = (beta && now >= end) ||
+        (!beta && (this.#betaBuffers.has(f) || now >= end + this.#waitMs()));
+      // Judge frame f - 1 before applying f (its votes came a frame ago): after a frame without
+      // consensus every server applies f to the same reverted balances, the beta included, instead of
+      // some applying it to the lost frame's balances and losing frame after frame.
+      if (ready) this.#judgeUpTo(f - 1);
+      if (this.#closing) break;
       if (beta && now >= end) {
         const buffer = this.#buffers.get(f);
         this.#process(f, buffer?.txs ?? [], { beta: true, verified: buffer?.verified });
@@ -370,7 +414,7 @@ export class Server {
       this.#broadcastFrames.add(frame);
       this.#tally.record(frame, this.me.keyHex, hash);
       const txBytes = options.beta ? concatTxs(txs) : new Uint8Array(0);
-      this.#broadcast([encodeVote(frame, fromHex(hash, 32)!, txBytes)]);
+      this.#broadcast([encodeVote(frame, fromHex(hash, 32)!, txBytes)], { greeting: txBytes.length === 0 });
     }
     this.#frameInfo.set(frame, {
       role: options.beta ? "beta" : "other",
@@ -394,7 +438,12 @@ export class Server {
       this.#log.event("rejected_transfers", { frame: current, codes });
     }
     for (const f of this.#unlogged) if (f <= current - 2) this.#logFrame(f, true);
-    for (let f = this.#lastJudged + 1; f <= current - 2; f++) {
+    this.#judgeUpTo(current - 2);
+  }
+
+  /** Frames up to `last` still undecided: each one is missed and reverts to the last agreed balances. */
+  #judgeUpTo(last: number): void {
+    for (let f = this.#lastJudged + 1; f <= last; f++) {
       this.#lastJudged = f;
       if (this.#decided.has(f)) continue;
       this.metrics.framesMissed++;
@@ -464,6 +513,7 @@ export class Server {
     if (this.#txIndex.size > 0 && frame % 4 === 0) {
       for (const [id, e] of this.#txIndex) if (e.frame < keepTx) this.#txIndex.delete(id);
     }
+    for (const [sender, c] of this.#pendingCatchups) if (c.frame < old) this.#pendingCatchups.delete(sender);
     for (const key of this.#catchupSentTo) {
       if (Number(key.split(":")[1]) < old) this.#catchupSentTo.delete(key);
     }
@@ -488,11 +538,26 @@ export class Server {
     if (this.#myVotes.get(frame) === hash || this.#committed.frame >= frame) {
       this.#sendCatchups(frame);
     }
-    const pending = this.#pendingCatchup;
-    if (pending !== undefined && pending.catchup.frame === frame) {
-      this.#pendingCatchup = undefined;
-      this.#onCatchup(pending.sender, pending.catchup);
+    for (const [sender, catchup] of this.#pendingCatchups) {
+      if (catchup.frame !== frame) continue;
+      this.#pendingCatchups.delete(sender);
+      this.#onCatchup(sender, catchup);
     }
+    for (const [sender, vote] of this.#tally.votes(frame)) {
+      if (vote !== hash) this.#logDisagreed(frame, sender, vote, hash);
+    }
+  }
+
+  /** Another server's vote against the consensus: out of sync, or lying. Named by key. */
+  #logDisagreed(frame: number, sender: string, vote: string, consensus: string): void {
+    if (sender === this.me.keyHex) return;
+    this.#log.event("disagreed", {
+      from: this.#peerName(sender),
+      key: sender.slice(0, 16),
+      frame,
+      hash: vote.slice(0, 12),
+      consensus: consensus.slice(0, 12),
+    });
   }
 
   /** Once a frame is decided and this server has its own result, commit or mark out of sync. */
@@ -551,6 +616,7 @@ export class Server {
     this.#inSync = true;
     const seconds = Math.floor(frameStartMs(frame, this.network.intervalMs) / 1000);
     const write = hash !== this.#lastArchivedHash;
+    const newIds = write || (state.recent.at(-1)?.ids.size ?? 0) > 0;
     this.#lastArchivedHash = hash;
     this.#archiveQueue = this.#archiveQueue.then(async () => {
       if (write) {
@@ -562,6 +628,14 @@ export class Server {
         } catch (err) {
           this.#lastArchivedHash = undefined;
           this.#log.event("error_archive", { frame, error: (err as Error).message });
+          return;
+        }
+      }
+      if (newIds) {
+        try {
+          await writeRecentIds(this.#archiveDir, hash, frame, state.recent);
+        } catch (err) {
+          this.#log.event("error_archive", { frame, file: RECENT_IDS_FILE, error: (err as Error).message });
           return;
         }
       }
@@ -647,6 +721,7 @@ export class Server {
     }
     const consensus = this.#decided.get(vote.frame);
     if (consensus !== undefined) {
+      if (vote.hash !== consensus) this.#logDisagreed(vote.frame, sender, vote.hash, consensus);
       if (vote.hash !== consensus && this.#myVotes.get(vote.frame) === consensus) {
         this.#sendCatchups(vote.frame);
       }
@@ -662,11 +737,12 @@ export class Server {
     const name = this.#peerName(sender);
     const consensus = this.#decided.get(catchup.frame);
     if (consensus === undefined) {
-      if (catchup.frame > this.#headFrame - KEEP_FRAMES) this.#pendingCatchup = { sender, catchup };
+      if (catchup.frame > this.#headFrame - KEEP_FRAMES) this.#pendingCatchups.set(sender, catchup);
       return;
     }
-    if (this.#myVotes.get(catchup.frame) === consensus || catchup.frame <= this.#committed.frame) return;
+    const needed = this.#myVotes.get(catchup.frame) !== consensus && catchup.frame > this.#committed.frame;
     const hash = sha256Hex(catchup.db);
+    if (!needed && hash === consensus) return;
     if (hash !== consensus) {
       this.metrics.messagesDropped++;
       this.#log.event("lying", {
@@ -684,6 +760,7 @@ export class Server {
     } catch (err) {
       this.#log.event("lying", {
         from: name,
+        key: sender.slice(0, 16),
         frame: catchup.frame,
         reason: `catch-up database does not parse: ${(err as Error).message}`,
       });
@@ -692,6 +769,7 @@ export class Server {
     if (ledger.supply !== this.network.supply) {
       this.#log.event("lying", {
         from: name,
+        key: sender.slice(0, 16),
         frame: catchup.frame,
         reason: `catch-up database has supply ${ledger.supply}`,
       });
@@ -725,12 +803,13 @@ export class Server {
     this.#advance();
   }
 
-  #onPeerMessage(body: Uint8Array): void {
+  /** Handles a peer message; returns true when its signature is a listed server's. */
+  #onPeerMessage(body: Uint8Array): boolean {
     const opened = openPeerMessage(body, (key) => this.#listed.has(key) && key !== this.me.keyHex);
     if ("problem" in opened) {
       this.metrics.messagesDropped++;
       this.#log.event("dropped", { key: opened.sender?.slice(0, 16), reason: opened.problem });
-      return;
+      return false;
     }
     let payload: Vote | Catchup;
     try {
@@ -738,18 +817,20 @@ export class Server {
     } catch (err) {
       this.metrics.messagesDropped++;
       this.#log.event("dropped", { from: this.#peerName(opened.sender), reason: (err as Error).message });
-      return;
+      return true;
     }
     if (payload.code === 0) this.#onVote(opened.sender, payload, body);
     else this.#onCatchup(opened.sender, payload);
+    return true;
   }
 
   #peerName(keyHex: string): string {
     return this.network.servers.find((s) => s.keyHex === keyHex)?.name ?? keyHex.slice(0, 8);
   }
 
-  #broadcast(chunks: Uint8Array[]): void {
+  #broadcast(chunks: Uint8Array[], options: { greeting?: boolean } = {}): void {
     encodePeerMessage(this.#keyPair, chunks).then((message) => {
+      if (options.greeting) this.#greeting = message;
       for (const link of this.#links.values()) link.send(message);
     }).catch((err) => this.#log.event("error_send", { error: (err as Error).message }));
   }
@@ -777,7 +858,10 @@ export class Server {
     const alpha = this.network.servers[alphaIndex(frame, this.network.servers.length)]!;
     if (alpha.index !== this.me.index) {
       if (relayed) return this.#reject("not_alpha", { id: tx.id, alpha: alpha.name });
-      return await this.#relay(alpha, bytes, tx.id);
+      // An answer after the frame stops accepting is useless: do not wait longer (a frozen alpha
+      // would otherwise hold every client that reached another server).
+      const endMs = frameStartMs(frame + 1, this.network.intervalMs) - this.network.timing.blackoutMs;
+      return await this.#relay(alpha, bytes, tx.id, Math.max(RELAY_MIN_TIMEOUT_MS, endMs - now));
     }
     if (frame <= this.#headFrame) return this.#reject("not_alpha", { id: tx.id });
     const skew = this.network.timing.skewMs;
@@ -810,14 +894,19 @@ export class Server {
     return { ok: true, id: tx.id, frame, server: this.me.name };
   }
 
-  async #relay(alpha: Peer, bytes: Uint8Array, id: string): Promise<Record<string, unknown>> {
+  async #relay(
+    alpha: Peer,
+    bytes: Uint8Array,
+    id: string,
+    timeoutMs: number,
+  ): Promise<Record<string, unknown>> {
     let conn = this.#relays.get(alpha.keyHex);
     try {
       if (conn === undefined || conn.closed) {
         conn = await ServerConnection.open(alpha.host, alpha.port, 1_000);
         this.#relays.set(alpha.keyHex, conn);
       }
-      const response = await conn.request(Kind.relay, bytes);
+      const response = await conn.request(Kind.relay, bytes, Math.min(timeoutMs, REQUEST_TIMEOUT_MS));
       return { ...response, relayedBy: this.me.name };
     } catch (err) {
       this.#relays.delete(alpha.keyHex);
@@ -953,17 +1042,24 @@ export class Server {
 
   async #handle(conn: Deno.TcpConn): Promise<void> {
     if (this.#conns.size >= MAX_CONNECTIONS) {
+      // Close the least recently active connection among those that never sent a whole message, else
+      // among clients, a server's last: a flood of idle strangers must not cut off clients or servers.
+      const tier = (s: { spoke: boolean; trusted: boolean }) => s.trusted ? 2 : s.spoke ? 1 : 0;
       let oldest: Deno.TcpConn | undefined;
-      let oldestMs = Infinity;
+      let o: { lastActiveMs: number; spoke: boolean; trusted: boolean } | undefined;
       for (const [c, s] of this.#conns) {
-        if (s.lastActiveMs < oldestMs) [oldest, oldestMs] = [c, s.lastActiveMs];
+        if (
+          o === undefined || tier(s) < tier(o) || (tier(s) === tier(o) && s.lastActiveMs < o.lastActiveMs)
+        ) {
+          [oldest, o] = [c, s];
+        }
       }
       if (oldest !== undefined) {
         this.#conns.delete(oldest);
         closeQuietly(oldest);
       }
     }
-    const info = { lastActiveMs: Date.now() };
+    const info = { lastActiveMs: Date.now(), spoke: false, trusted: false };
     this.#conns.set(conn, info);
     try {
       conn.setNoDelay(true);
@@ -984,23 +1080,29 @@ export class Server {
         return n;
       },
     };
+    // Only a connection that already delivered a correctly signed message may send a large one: the
+    // sender key in a head is public, so a stranger could otherwise make this server buffer 800 MB.
     const reader = new MessageReader(source, {
       maxBytes: MAX_CLIENT_MESSAGE_BYTES,
+      bufferBytes: CONNECTION_BUFFER_BYTES,
       allowLarge: (head, size) =>
-        head[0] === Kind.peer && head.length > 32 && this.#listed.has(toHex(head.subarray(1, 33))) &&
-        size <= MAX_PEER_MESSAGE_BYTES,
+        info.trusted && head[0] === Kind.peer && head.length > 32 &&
+        this.#listed.has(toHex(head.subarray(1, 33))) && size <= MAX_PEER_MESSAGE_BYTES,
     });
     const writer = new MessageWriter(conn, { maxQueuedBytes: MAX_CLIENT_QUEUED_BYTES });
     try {
       while (!this.#closing) {
         const body = await reader.next();
         if (body === null) break;
+        info.spoke = true;
         if (body[0] === Kind.peer) {
-          this.#onPeerMessage(body);
+          if (this.#onPeerMessage(body)) info.trusted = true;
           continue;
         }
         const response = await this.#onRequest(body[0]!, body.subarray(1));
-        writer.write([encodeResponse(response)]).catch(() => closeQuietly(conn));
+        const written = writer.write([encodeResponse(response)]).catch(() => closeQuietly(conn));
+        // A client that does not read its answers stops being read (and times out as idle).
+        if (writer.queuedBytes > CLIENT_PAUSE_QUEUED_BYTES) await written;
       }
     } catch (err) {
       if (err instanceof ProtocolError) {
@@ -1018,6 +1120,57 @@ export class Server {
       closeQuietly(conn);
     }
   }
+}
+
+/**
+ * Writes the recent ids of the agreed database `hash`: SHA-256 of the rest 32 | hash 32 | a code-1
+ * payload without database.
+ */
+async function writeRecentIds(dir: string, hash: string, frame: number, recent: RecentIds): Promise<void> {
+  const chunks = [fromHex(hash, 32)!, ...encodeCatchup(frame, new Uint8Array(0), recent)];
+  const bytes = new Uint8Array(32 + chunks.reduce((n, c) => n + c.length, 0));
+  let off = 32;
+  for (const c of chunks) {
+    bytes.set(c, off);
+    off += c.length;
+  }
+  bytes.set(sha256(bytes.subarray(32)));
+  await writeFileAtomic(`${dir}/${RECENT_IDS_FILE}`, bytes);
+}
+
+/**
+ * The saved recent ids, or undefined when there are none. A file that fails its checksum or does not
+ * parse is set aside like a corrupt archive entry.
+ */
+async function readRecentIds(
+  dir: string,
+  onCorrupt: (name: string, problem: string) => void,
+): Promise<{ hash: string; recent: RecentIds } | undefined> {
+  const path = `${dir}/${RECENT_IDS_FILE}`;
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch {
+    return undefined;
+  }
+  let problem = "it is shorter than its checksum and hash";
+  if (bytes.length >= 64) {
+    problem = "its checksum does not match its content";
+    if (equalBytes(sha256(bytes.subarray(32)), bytes.subarray(0, 32))) {
+      try {
+        const payload = decodePayload(bytes.subarray(64));
+        if (payload.code === 1 && payload.db.length === 0) {
+          return { hash: toHex(bytes.subarray(32, 64)), recent: payload.recent };
+        }
+        problem = "it does not hold recent ids";
+      } catch (err) {
+        problem = (err as Error).message;
+      }
+    }
+  }
+  await Deno.rename(path, `${path}${CORRUPT_SUFFIX}`).catch(() => {});
+  onCorrupt(RECENT_IDS_FILE, problem);
+  return undefined;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -260,19 +260,27 @@ export class ProtocolError extends Error {
  */
 export class MessageReader {
   #conn: ByteReader;
-  #buf = new Uint8Array(64 * 1024);
+  #buf: Uint8Array;
   #start = 0;
   #end = 0;
   #maxBytes: number;
   #allowLarge: ((head: Uint8Array, bytes: number) => boolean) | undefined;
 
+  /** `bufferBytes` (default 64 KiB) is read at a time; larger messages get a buffer of their own. */
   constructor(
     conn: ByteReader,
-    options: { maxBytes: number; allowLarge?: (head: Uint8Array, bytes: number) => boolean },
+    options: {
+      maxBytes: number;
+      allowLarge?: (head: Uint8Array, bytes: number) => boolean;
+      bufferBytes?: number;
+    },
   ) {
     this.#conn = conn;
     this.#maxBytes = options.maxBytes;
     this.#allowLarge = options.allowLarge;
+    this.#buf = new Uint8Array(
+      Math.max(LENGTH_PREFIX_BYTES + 1 + PUBLIC_KEY_BYTES, options.bufferBytes ?? 64 * 1024),
+    );
   }
 
   /** Bytes received but not yet returned. */
@@ -364,6 +372,11 @@ export class MessageWriter {
   constructor(conn: ByteWriter, options: { maxQueuedBytes: number }) {
     this.#conn = conn;
     this.maxQueuedBytes = options.maxQueuedBytes;
+  }
+
+  /** Bytes queued and not yet written. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
   }
 
   /** Queues a message; resolves once written. Rejects if the connection failed or is stuck. */

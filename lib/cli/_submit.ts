@@ -25,10 +25,19 @@ export async function submitTx(
   io: Io,
 ): Promise<Response> {
   const deadlineMs = tx.timestampMs + (timing?.skewMs ?? 5_000);
+  // After an attempt whose fate is unknown (a server lost mid-request, or a relay to the alpha that
+  // timed out), "duplicate" means that attempt got through: the transfer is in, not refused.
+  let uncertain = false;
   while (true) {
-    const response = await withAnyServer(servers, (conn) => conn.request(Kind.submit, tx.bytes));
+    let attempts = 0;
+    const response = await withAnyServer(servers, (conn) => {
+      if (attempts++ > 0) uncertain = true;
+      return conn.request(Kind.submit, tx.bytes);
+    });
     if (response.ok === true) return response;
     const code = String(response.code);
+    if (code === "duplicate" && uncertain) return { ...response, ok: true, alreadySubmitted: true };
+    if (code === "alpha_unreachable") uncertain = true;
     if (!RETRYABLE_CODES.has(code) || Date.now() + RETRY_PAUSE_MS > deadlineMs || io.signal.aborted) {
       throw new CoinError(`Refused: ${code}: ${response.reason}`, { code });
     }
@@ -82,8 +91,10 @@ export async function submitAndReport(
   const accepted = await submitTx(servers, tx, options.timing, io);
   io.out(tx.id);
   io.err(
-    `accepted by ${accepted.server} for frame ${accepted.frame}` +
-      (accepted.relayedBy ? ` (relayed by ${accepted.relayedBy})` : ""),
+    accepted.alreadySubmitted
+      ? `already accepted by a server: an earlier attempt got through (the retry was a duplicate)`
+      : `accepted by ${accepted.server} for frame ${accepted.frame}` +
+        (accepted.relayedBy ? ` (relayed by ${accepted.relayedBy})` : ""),
   );
   if (!options.wait) return;
   if (options.timing === undefined) throw new Error("--wait needs the network's timing");
