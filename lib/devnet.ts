@@ -91,9 +91,14 @@ export class ServerChild {
     const name = s.name;
     this.name = name;
     const coin = coinCommand();
+    // COIN_CPU_PROF=DIR profiles every server (deno run --cpu-prof), for BENCHMARKS.md's analysis.
+    const profileDir = Deno.env.get("COIN_CPU_PROF");
+    const prefix = profileDir && coin.prefix[0] === "run"
+      ? ["run", "--cpu-prof", `--cpu-prof-dir=${profileDir}`, ...coin.prefix.slice(1)]
+      : coin.prefix;
     const child = new Deno.Command(coin.program, {
       args: [
-        ...coin.prefix,
+        ...prefix,
         "serve",
         "--peers",
         files.peersFile,

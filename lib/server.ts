@@ -865,7 +865,8 @@ export class Server {
     }
     if (frame <= this.#headFrame) return this.#reject("not_alpha", { id: tx.id });
     const skew = this.network.timing.skewMs;
-    const code = checkTxStateless(tx) ?? checkTimestamp(tx, now - skew, now + skew + 1);
+    // The clock check first: a stale flood must not cost a signature check each.
+    const code = checkTimestamp(tx, now - skew, now + skew + 1) ?? checkTxStateless(tx);
     if (code !== undefined) return this.#reject(code, { id: tx.id });
     let buffer = this.#buffers.get(frame);
     if (buffer === undefined) {

@@ -3,7 +3,7 @@
 // docs/protocol.md describes every byte; this file and that document say the same thing.
 
 import { decode as msgpackDecode, encode as msgpackEncode } from "@msgpack/msgpack";
-import { readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
+import { fromHex, readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
 import { HASH_BYTES, sha256, sha256Of } from "./hash.ts";
 import { type KeyPair, PUBLIC_KEY_BYTES, sign, SIGNATURE_BYTES, verifySignature } from "./keys.ts";
 import { MAX_DB_BYTES, type RecentIds } from "./ledger.ts";
@@ -112,7 +112,7 @@ export function encodeCatchup(frame: number, db: Uint8Array, recent: RecentIds):
     view.setUint32(off + 8, r.ids.size);
     off += 12;
     for (const id of r.ids) {
-      for (let i = 0; i < HASH_BYTES; i++) tail[off + i] = parseInt(id.slice(2 * i, 2 * i + 2), 16);
+      tail.set(fromHex(id, HASH_BYTES)!, off);
       off += HASH_BYTES;
     }
   }
