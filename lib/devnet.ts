@@ -20,7 +20,10 @@ export function coinCommand(): { program: string; prefix: string[]; display: str
     return {
       program: exe,
       prefix: ["run", "--allow-read", "--allow-write", "--allow-net", "--allow-env", "--allow-run", main],
-      display: `deno run -A ${main}`,
+      // Fetched by npx, deno is not on the PATH: show the command that works as typed.
+      display: exe.includes("/_npx/")
+        ? `npx -y deno@${Deno.version.deno} run -A ${main}`
+        : `deno run -A ${main}`,
     };
   }
   return { program: exe, prefix: [], display: exe };

@@ -205,10 +205,16 @@ Deno.test({
     assert.match(net.lines[committed.index]!, FRAME_LINE);
 
     // The hint works as printed, from a second terminal.
-    const [program, ...args] = net.lines[hint.index]!.trim().split(" ");
-    assert.equal(program, "deno");
+    // Printed as "deno run -A MAIN …", or "npx -y deno@VERSION run -A MAIN …" when deno came from npx.
+    const words = net.lines[hint.index]!.trim().split(" ");
+    const at = words.indexOf("run");
+    assert.ok(
+      words[0] === "deno" || (words[0] === "npx" && words[2] === `deno@${Deno.version.deno}`),
+      words[0],
+    );
+    assert.equal(words[at + 1], "-A");
     const send = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", ...args.slice(2)],
+      args: ["run", "-A", "--quiet", ...words.slice(at + 2)],
       env: { NO_COLOR: "1" },
       stdout: "piped",
       stderr: "piped",
