@@ -107,18 +107,7 @@ Deno.test("coin serve --http answers /health, /status and /metrics in and out of
       const alice = net.accounts[0]!;
       const bob = net.accounts[1]!;
       const [sent] = await Promise.all([
-        net.coin([
-          "send",
-          "--peers",
-          net.peersFile,
-          "--key",
-          `${net.dir}/a1.key`,
-          "--to",
-          bob.publicHex,
-          "--amount",
-          "7",
-          "--wait",
-        ]),
+        net.send("7", { wait: true }),
         net.until("/health is 200", async () => (await http(port, "/health")).status === 200),
       ]);
       assert.equal(sent.code, 0, sent.stderr + net.logs());

@@ -230,6 +230,28 @@ export class TestNetwork {
     throw new Error(`Timed out after ${timeoutMs} ms waiting for: ${what}\n${this.logs()}`);
   }
 
+  /**
+   * `coin send` of `amount` coins from account file a`from`.key (default a1) to `to` (default the
+   * second account), with `--wait` when asked.
+   */
+  send(
+    amount: number | string,
+    options: { from?: number; to?: string; wait?: boolean } = {},
+  ): Promise<CoinResult> {
+    return this.coin([
+      "send",
+      "--peers",
+      this.peersFile,
+      "--key",
+      `${this.dir}/a${options.from ?? 1}.key`,
+      "--to",
+      options.to ?? this.accounts[1]!.publicHex,
+      "--amount",
+      String(amount),
+      ...(options.wait ? ["--wait"] : []),
+    ]);
+  }
+
   /** `coin status --json` rows. */
   async status(): Promise<Record<string, unknown>[]> {
     const r = await this.coin(["status", "--peers", this.peersFile, "--json"]);

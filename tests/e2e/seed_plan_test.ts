@@ -28,19 +28,7 @@ Deno.test("the seed's test plan passes on three real servers", async (t) => {
   const net = await TestNetwork.create({ servers: 3, interval: 1 });
   const [s1, s2, s3] = net.servers as [typeof net.servers[0], typeof net.servers[0], typeof net.servers[0]];
   const bob = net.accounts[1]!;
-  const send = (amount: number, extra: string[] = []) =>
-    net.coin([
-      "send",
-      "--peers",
-      net.peersFile,
-      "--key",
-      `${net.dir}/a1.key`,
-      "--to",
-      bob.publicHex,
-      "--amount",
-      String(amount),
-      ...extra,
-    ]);
+  const send = (amount: number, extra: string[] = []) => net.send(amount, { wait: extra.includes("--wait") });
   let sent = 0;
   try {
     await t.step("three servers started together exchange votes and agree every frame", async () => {

@@ -36,18 +36,7 @@ Deno.test("a corrupt archive entry is set aside and the server re-syncs", async 
   const s2 = net.servers[1]!;
   let paid = 0;
   const send = async (amount: number) => {
-    const r = await net.coin([
-      "send",
-      "--peers",
-      net.peersFile,
-      "--key",
-      `${net.dir}/a1.key`,
-      "--to",
-      bob.publicHex,
-      "--amount",
-      String(amount),
-      "--wait",
-    ]);
+    const r = await net.send(String(amount), { wait: true });
     assert.equal(r.code, 0, r.stderr + net.logs());
     paid += amount;
   };

@@ -45,18 +45,7 @@ Deno.test("servers killed at random moments under a stream of transfers lose not
     sendLoop = (async () => {
       for (let k = 0; sendsRunning && k < 30; k++) {
         sends.push(
-          net.coin([
-            "send",
-            "--peers",
-            net.peersFile,
-            "--key",
-            `${net.dir}/a5.key`,
-            "--to",
-            sink.publicHex,
-            "--amount",
-            String(3 ** k),
-            "--wait",
-          ]).then((r) => ({ k, ...r })),
+          net.send(String(3 ** k), { from: 5, to: sink.publicHex, wait: true }).then((r) => ({ k, ...r })),
         );
         await sleep(2_500);
       }

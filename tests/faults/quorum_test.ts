@@ -49,18 +49,7 @@ Deno.test("with --wait-for-quorum the last server waits, refuses transfers, and 
       for (const s of net.servers) s.start();
       await untilAgreedOn(net, [0, 1, 2]);
       for (const amount of [3, 4]) {
-        const r = await net.coin([
-          "send",
-          "--peers",
-          net.peersFile,
-          "--key",
-          `${net.dir}/a1.key`,
-          "--to",
-          bob.publicHex,
-          "--amount",
-          String(amount),
-          "--wait",
-        ]);
+        const r = await net.send(String(amount), { wait: true });
         assert.equal(r.code, 0, r.stderr);
         paid += amount;
       }
@@ -77,17 +66,7 @@ Deno.test("with --wait-for-quorum the last server waits, refuses transfers, and 
       const refused = await ask(net, 2, Kind.submit, tx.bytes);
       assert.equal(refused.ok, false);
       assert.equal(refused.code, "no_quorum");
-      const cli = await net.coin([
-        "send",
-        "--peers",
-        net.peersFile,
-        "--key",
-        `${net.dir}/a1.key`,
-        "--to",
-        bob.publicHex,
-        "--amount",
-        "5",
-      ]);
+      const cli = await net.send("5");
       assert.equal(cli.code, 1);
       assert.match(cli.stderr, /Refused: no_quorum/);
       await sleep(2_000);
@@ -103,18 +82,7 @@ Deno.test("with --wait-for-quorum the last server waits, refuses transfers, and 
       // The first frame agreed after the outage is built on the database agreed before it.
       const back = logFields(s3.events("quorum_back")[0]!);
       assert.equal(back.hash, lastAgreed.slice(0, 12), `resumed from the last agreed hash\n${s3.log}`);
-      const r = await net.coin([
-        "send",
-        "--peers",
-        net.peersFile,
-        "--key",
-        `${net.dir}/a1.key`,
-        "--to",
-        bob.publicHex,
-        "--amount",
-        "6",
-        "--wait",
-      ]);
+      const r = await net.send("6", { wait: true });
       assert.equal(r.code, 0, r.stderr + net.logs());
       paid += 6;
       await untilAgreedOn(net, [0, 1, 2]);
