@@ -1,5 +1,5 @@
 // Ed25519 key pairs: generation and signing through WebCrypto, verification through node:crypto
-// (measured fastest here, see BENCHMARKS.md), and the key file that holds a seed on disk.
+// (synchronous, as fast as WebCrypto here: BENCHMARKS.md), and the key file that holds a seed on disk.
 
 import { createPublicKey, type KeyObject, verify as nodeVerify } from "node:crypto";
 import { fromHex, toHex } from "./_bytes.ts";
