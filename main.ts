@@ -105,6 +105,9 @@ if (import.meta.main) {
       Deno.stderr.writeSync(encoder.encode(text + "\n"));
     },
     readStdin: async () => await new Response(Deno.stdin.readable).text(),
+    progress: (line) => {
+      if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${line}`));
+    },
     errIsTerminal: Deno.stderr.isTerminal(),
     signal: controller.signal,
     verbose,

@@ -59,6 +59,8 @@ export const MAX_MISSED_FRAMES = 3;
 export const STARTUP_GRACE_FRAMES = 10;
 /** Frames of votes, states and buffers kept in memory. */
 export const KEEP_FRAMES = 8;
+/** Messages at least this large are announced in the log when they start to arrive. */
+export const LARGE_MESSAGE_LOG_BYTES = 4 * 1024 * 1024;
 /** Votes are accepted for frames from current - AGE to current + LEAD (clock skew included). */
 export const MAX_VOTE_AGE_FRAMES = 2;
 export const MAX_VOTE_LEAD_FRAMES = 2;
@@ -1086,9 +1088,15 @@ export class Server {
     const reader = new MessageReader(source, {
       maxBytes: MAX_CLIENT_MESSAGE_BYTES,
       bufferBytes: CONNECTION_BUFFER_BYTES,
-      allowLarge: (head, size) =>
-        info.trusted && head[0] === Kind.peer && head.length > 32 &&
-        this.#listed.has(toHex(head.subarray(1, 33))) && size <= MAX_PEER_MESSAGE_BYTES,
+      allowLarge: (head, size) => {
+        const ok = info.trusted && head[0] === Kind.peer && head.length > 32 &&
+          this.#listed.has(toHex(head.subarray(1, 33))) && size <= MAX_PEER_MESSAGE_BYTES;
+        // Progress for the operator: a large database can take seconds to arrive.
+        if (ok && size >= LARGE_MESSAGE_LOG_BYTES) {
+          this.#log.event("receiving", { from: this.#peerName(toHex(head.subarray(1, 33))), bytes: size });
+        }
+        return ok;
+      },
     });
     const writer = new MessageWriter(conn, { maxQueuedBytes: MAX_CLIENT_QUEUED_BYTES });
     try {

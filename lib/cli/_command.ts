@@ -12,6 +12,8 @@ export interface Io {
   err(line: string): void;
   /** Reads all of standard input (for `-` arguments). */
   readStdin(): Promise<string>;
+  /** Rewrites one progress line on a terminal's standard error ("" clears it). */
+  progress?(line: string): void;
   /** True when standard error is a terminal (colour, progress). */
   readonly errIsTerminal: boolean;
   readonly signal: AbortSignal;

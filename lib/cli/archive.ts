@@ -134,8 +134,12 @@ Examples:
     }
 
     let bad = 0;
+    let done = 0;
     for (const e of entries) {
+      // A large archive takes a while: a progress line on a terminal, nothing when piped.
+      if (io.errIsTerminal && entries.length > 1) io.progress?.(`verifying ${++done}/${entries.length}…`);
       const { problem } = await readLedger(dir, e);
+      io.progress?.("");
       if (problem === undefined) {
         io.out(`ok       ${e.name}`);
       } else {

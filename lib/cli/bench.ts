@@ -30,7 +30,7 @@ Measures, in order:
   ingest      transfers accepted per second by one server from pipelined loopback clients
   network     N servers at an S-second interval offered R transfers/s for T seconds: transfers
               committed per second, frames agreed, transfers lost, consensus time, peak memory
-Progress goes to stderr; --json prints one object on stdout (see BENCHMARKS.md).
+Progress goes to stderr on a terminal; --json prints one object on stdout (see BENCHMARKS.md).
 
 Options:
   --servers N    servers in the network (default 3)
@@ -67,7 +67,10 @@ Example:
         throw new UsageError(`Invalid --only "${p}" for "coin bench": expected ${PARTS.join(", ")}`);
       }
     }
-    const progress = (line: string) => io.err(`bench: ${line}`);
+    // Progress only on a terminal: piped, stderr stays quiet unless something fails.
+    const progress = (line: string) => {
+      if (io.errIsTerminal) io.err(`bench: ${line}`);
+    };
 
     progress("verify…");
     const verify = await measureVerify();
