@@ -101,9 +101,7 @@ export async function writeArchiveEntry(
 ): Promise<string> {
   const name = archiveName(ledger.hash, seconds);
   await writeFileAtomic(`${dir}/${name}`, ledger.bytes, { overwrite: true });
-  const keep = options.keep ?? DEFAULT_ARCHIVE_KEEP;
-  const entries = await listArchive(dir);
-  for (const old of entries.slice(keep)) await Deno.remove(`${dir}/${old.name}`).catch(() => {});
+  await pruneArchive(dir, options.keep);
   return name;
 }
 
@@ -135,4 +133,10 @@ export async function removeStaleTemporaries(dir: string): Promise<number> {
     }
   }
   return removed;
+}
+
+/** Keeps only the newest `keep` entries of `dir`. */
+export async function pruneArchive(dir: string, keep: number = DEFAULT_ARCHIVE_KEEP): Promise<void> {
+  const entries = await listArchive(dir);
+  for (const old of entries.slice(keep)) await Deno.remove(`${dir}/${old.name}`).catch(() => {});
 }

@@ -1,55 +1,43 @@
-// Consensus: the votes (code 0 hashes) each server reported for each frame, and the hash a strict
-// majority of all servers in peers.json agrees on.
+// Consensus: the votes (code 0 hashes) of one frame, and the hash a strict majority of all servers in
+// peers.json agrees on. Pure functions over one frame's vote map (kept in the frame window).
 
-/** Votes per frame. The first vote of a server for a frame counts; a different second one is refused. */
-export class Tally {
-  readonly majority: number;
-  #votes = new Map<number, Map<string, string>>();
+/** One frame's votes: sender key hex to the hash it reported. */
+export type Votes = Map<string, string>;
 
-  constructor(majority: number) {
-    this.majority = majority;
+/**
+ * Records `sender`'s vote. The first vote of a server for a frame counts. Returns "new", "repeat"
+ * (same hash again) or "conflict" (a different hash than its first vote: the sender is lying or replaying).
+ */
+export function recordVote(votes: Votes, sender: string, hash: string): "new" | "repeat" | "conflict" {
+  const before = votes.get(sender);
+  if (before === undefined) {
+    votes.set(sender, hash);
+    return "new";
   }
+  return before === hash ? "repeat" : "conflict";
+}
 
-  /**
-   * Records `sender`'s vote. Returns "new", "repeat" (same hash again) or "conflict" (a different
-   * hash than its first vote: the sender is lying or replaying).
-   */
-  record(frame: number, sender: string, hash: string): "new" | "repeat" | "conflict" {
-    let votes = this.#votes.get(frame);
-    if (votes === undefined) this.#votes.set(frame, votes = new Map());
-    const before = votes.get(sender);
-    if (before === undefined) {
-      votes.set(sender, hash);
-      return "new";
-    }
-    return before === hash ? "repeat" : "conflict";
+/** The hash held by at least `majority` votes, if any. */
+export function consensusOf(votes: ReadonlyMap<string, string>, majority: number): string | undefined {
+  const counts = new Map<string, number>();
+  for (const hash of votes.values()) {
+    const n = (counts.get(hash) ?? 0) + 1;
+    if (n >= majority) return hash;
+    counts.set(hash, n);
   }
+  return undefined;
+}
 
-  /** The votes of `frame`, sender key hex to hash. */
-  votes(frame: number): ReadonlyMap<string, string> {
-    return this.#votes.get(frame) ?? new Map();
-  }
+/** How many votes name `hash`. */
+export function countOf(votes: ReadonlyMap<string, string>, hash: string): number {
+  let n = 0;
+  for (const h of votes.values()) if (h === hash) n++;
+  return n;
+}
 
-  /** The hash held by a strict majority for `frame`, if any. */
-  consensus(frame: number): string | undefined {
-    const counts = new Map<string, number>();
-    for (const hash of this.votes(frame).values()) {
-      const n = (counts.get(hash) ?? 0) + 1;
-      if (n >= this.majority) return hash;
-      counts.set(hash, n);
-    }
-    return undefined;
-  }
-
-  /** How many servers voted `hash` for `frame`. */
-  count(frame: number, hash: string): number {
-    let n = 0;
-    for (const h of this.votes(frame).values()) if (h === hash) n++;
-    return n;
-  }
-
-  /** Forgets frames before `frame`. */
-  prune(frame: number): void {
-    for (const f of this.#votes.keys()) if (f < frame) this.#votes.delete(f);
-  }
+/** Votes summarised as `hashprefix:count,…` for a log line, or "none". */
+export function summariseVotes(votes: ReadonlyMap<string, string>): string {
+  const counts = new Map<string, number>();
+  for (const h of votes.values()) counts.set(h, (counts.get(h) ?? 0) + 1);
+  return [...counts].map(([h, n]) => `${h.slice(0, 8)}:${n}`).join(",") || "none";
 }

@@ -1,7 +1,13 @@
 // Ed25519 key pairs: generation and signing through WebCrypto, verification through node:crypto
 // (synchronous, as fast as WebCrypto here: BENCHMARKS.md), and the key file that holds a seed on disk.
 
-import { createPublicKey, type KeyObject, verify as nodeVerify } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  sign as nodeSign,
+  verify as nodeVerify,
+} from "node:crypto";
 import { fromHex, toHex } from "./_bytes.ts";
 import { CoinError } from "./errors.ts";
 import { writeFileAtomic } from "./_files.ts";
@@ -59,6 +65,24 @@ export async function sign(keyPair: KeyPair, message: Uint8Array): Promise<Uint8
   return new Uint8Array(
     await crypto.subtle.sign("Ed25519", keyPair.privateKey, message as Uint8Array<ArrayBuffer>),
   );
+}
+
+/** Signs synchronously: what the deterministic replica core is given (Ed25519 signatures are deterministic). */
+export type Signer = (message: Uint8Array) => Uint8Array;
+
+/**
+ * A synchronous Ed25519 signer for `keyPair` through node:crypto. Ed25519 is deterministic, so the same
+ * key and message give the same signature: the replica core stays a pure function of its inputs.
+ */
+export function signerOf(keyPair: KeyPair): Signer {
+  const pkcs8 = new Uint8Array(PKCS8_PREFIX.length + SEED_BYTES);
+  pkcs8.set(PKCS8_PREFIX);
+  pkcs8.set(keyPair.seed, PKCS8_PREFIX.length);
+  const key = createPrivateKey({ key: pkcs8 as unknown as Buffer, format: "der", type: "pkcs8" });
+  return (message) => {
+    const sig = nodeSign(null, message, key);
+    return new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength);
+  };
 }
 
 const verifyKeys = new Map<string, KeyObject>();

@@ -5,7 +5,14 @@
 import { decode as msgpackDecode, encode as msgpackEncode } from "@msgpack/msgpack";
 import { fromHex, readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
 import { HASH_BYTES, sha256, sha256Of } from "./hash.ts";
-import { type KeyPair, PUBLIC_KEY_BYTES, sign, SIGNATURE_BYTES, verifySignature } from "./keys.ts";
+import {
+  type KeyPair,
+  PUBLIC_KEY_BYTES,
+  sign,
+  SIGNATURE_BYTES,
+  type Signer,
+  verifySignature,
+} from "./keys.ts";
 import { MAX_DB_BYTES, type RecentIds } from "./ledger.ts";
 import { TX_BYTES } from "./tx.ts";
 
@@ -174,14 +181,26 @@ export function decodePayload(payload: Uint8Array): Vote | Catchup {
  * length prefix included: the seed's layout, sender key | signature of SHA-256(payload) | payload.
  */
 export async function encodePeerMessage(keyPair: KeyPair, payload: Uint8Array[]): Promise<Uint8Array[]> {
-  const hashed = sha256Of(payload);
-  const signature = await sign(keyPair, hashed);
+  const signature = await sign(keyPair, sha256Of(payload));
+  return peerMessageChunks(keyPair.publicKey, signature, payload);
+}
+
+/** encodePeerMessage with a synchronous signer: what the replica core uses. */
+export function signPeerMessage(publicKey: Uint8Array, signer: Signer, payload: Uint8Array[]): Uint8Array[] {
+  return peerMessageChunks(publicKey, signer(sha256Of(payload)), payload);
+}
+
+function peerMessageChunks(
+  publicKey: Uint8Array,
+  signature: Uint8Array,
+  payload: Uint8Array[],
+): Uint8Array[] {
   let payloadBytes = 0;
   for (const p of payload) payloadBytes += p.length;
   const head = new Uint8Array(LENGTH_PREFIX_BYTES + PEER_HEAD_BYTES);
   viewOf(head).setUint32(0, PEER_HEAD_BYTES + payloadBytes);
   head[4] = Kind.peer;
-  head.set(keyPair.publicKey, 5);
+  head.set(publicKey, 5);
   head.set(signature, 5 + PUBLIC_KEY_BYTES);
   return [head, ...payload];
 }

@@ -2,7 +2,7 @@
 // entry is detected, set aside (renamed, never deleted), and the server re-syncs from the others.
 
 import assert from "node:assert/strict";
-import { RECENT_IDS_FILE } from "../../lib/server.ts";
+import { RECENT_IDS_FILE } from "../../lib/catchup.ts";
 import {
   balanceOn,
   checkArchive,

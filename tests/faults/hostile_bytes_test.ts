@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { fromHex } from "../../lib/_bytes.ts";
 import { generateKeyPair } from "../../lib/keys.ts";
-import { MIN_IDLE_TIMEOUT_MS } from "../../lib/server.ts";
+import { MIN_IDLE_TIMEOUT_MS } from "../../lib/connections.ts";
 import {
   encodePeerMessage,
   encodeRequest,
