@@ -2,6 +2,7 @@
 // ledger's apply() judges every transfer again; admission only keeps obviously bad ones out early.
 
 import { toHex } from "./_bytes.ts";
+import type { Verifier } from "./keys.ts";
 import type { State } from "./ledger.ts";
 import { checkTimestamp, checkTxStateless, type Tx, type TxCode } from "./tx.ts";
 import { MAX_FRAME_TXS } from "./wire.ts";
@@ -29,13 +30,14 @@ export function admit(
     nowMs: number;
     skewMs: number;
     state: State;
+    verifier?: Verifier;
     /** True when the id is already in another buffer or agreed. */
     seen: (id: string) => boolean;
   },
 ): TxCode | "frame_full" | undefined {
   // The clock check first: a stale flood must not cost a signature check each.
   const code = checkTimestamp(tx, context.nowMs - context.skewMs, context.nowMs + context.skewMs + 1) ??
-    checkTxStateless(tx);
+    checkTxStateless(tx, context.verifier ? { verifier: context.verifier } : {});
   if (code !== undefined) return code;
   if (buffer.ids.has(tx.id) || context.seen(tx.id)) return "duplicate";
   const payerHex = toHex(tx.payer);

@@ -67,6 +67,9 @@ export async function sign(keyPair: KeyPair, message: Uint8Array): Promise<Uint8
   );
 }
 
+/** Checks an Ed25519 signature: `verifySignature`, or a memo of it (the simulator shares one). */
+export type Verifier = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
+
 /** Signs synchronously: what the deterministic replica core is given (Ed25519 signatures are deterministic). */
 export type Signer = (message: Uint8Array) => Uint8Array;
 
@@ -74,7 +77,7 @@ export type Signer = (message: Uint8Array) => Uint8Array;
  * A synchronous Ed25519 signer for `keyPair` through node:crypto. Ed25519 is deterministic, so the same
  * key and message give the same signature: the replica core stays a pure function of its inputs.
  */
-export function signerOf(keyPair: KeyPair): Signer {
+export function signerOf(keyPair: Pick<KeyPair, "seed">): Signer {
   const pkcs8 = new Uint8Array(PKCS8_PREFIX.length + SEED_BYTES);
   pkcs8.set(PKCS8_PREFIX);
   pkcs8.set(keyPair.seed, PKCS8_PREFIX.length);
@@ -83,6 +86,16 @@ export function signerOf(keyPair: KeyPair): Signer {
     const sig = nodeSign(null, message, key);
     return new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength);
   };
+}
+
+/** The public key of a seed, computed synchronously (the simulator derives its keys from its seed). */
+export function publicKeyOfSeed(seed: Uint8Array): Uint8Array {
+  const pkcs8 = new Uint8Array(PKCS8_PREFIX.length + SEED_BYTES);
+  pkcs8.set(PKCS8_PREFIX);
+  pkcs8.set(seed, PKCS8_PREFIX.length);
+  const key = createPrivateKey({ key: pkcs8 as unknown as Buffer, format: "der", type: "pkcs8" });
+  const spki = createPublicKey(key).export({ format: "der", type: "spki" });
+  return new Uint8Array(spki.buffer, spki.byteOffset + SPKI_PREFIX.length, PUBLIC_KEY_BYTES).slice();
 }
 
 const verifyKeys = new Map<string, KeyObject>();

@@ -6,6 +6,7 @@
 
 import { compare32, fromHex, readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
 import { sha256Hex } from "./hash.ts";
+import type { Verifier } from "./keys.ts";
 import { checkTimestamp, checkTxStateless, MAX_AMOUNT, type Tx, type TxCode } from "./tx.ts";
 
 /** "COIN" in ASCII: the first four bytes of a packed database. */
@@ -195,7 +196,7 @@ function hasRecent(recent: RecentIds, id: string): boolean {
 export function apply(
   state: State,
   txs: readonly Tx[],
-  context: FrameContext & { verified?: WeakSet<Tx> },
+  context: FrameContext & { verified?: WeakSet<Tx>; verifier?: Verifier },
 ): ApplyResult {
   const before = state.ledger;
   const recentKept = state.recent.filter((r) => r.frame > context.frame - context.recentFrames);
@@ -223,7 +224,10 @@ export function apply(
   };
 
   for (const tx of txs) {
-    let code: TxCode | undefined = checkTxStateless(tx, { verify: !(context.verified?.has(tx) ?? false) }) ??
+    let code: TxCode | undefined = checkTxStateless(tx, {
+      verify: !(context.verified?.has(tx) ?? false),
+      ...(context.verifier ? { verifier: context.verifier } : {}),
+    }) ??
       checkTimestamp(tx, context.windowFromMs, context.windowToMs);
     if (code === undefined && (ids.has(tx.id) || hasRecent(recentKept, tx.id))) code = "duplicate";
     const payer = code === undefined ? balanceAt(tx.payer) : undefined;

@@ -12,7 +12,7 @@ import { consensusOf, countOf, recordVote, summariseVotes } from "./consensus.ts
 import { type EventFields, type EventName, SERVER_CODES, type ServerCode } from "./events.ts";
 import { FrameWindow, KEEP_FRAMES, LEAD_FRAMES } from "./frame_window.ts";
 import { acceptingFrame, alphaIndex, frameAt, frameContext, frameStartMs, lastFrameFor } from "./frames.ts";
-import type { Signer } from "./keys.ts";
+import { type Signer, type Verifier, verifySignature } from "./keys.ts";
 import { apply, type State } from "./ledger.ts";
 import type { Network, Peer } from "./peers.ts";
 import type { Recovered } from "./recovery.ts";
@@ -83,7 +83,10 @@ export type TraceNote =
     readonly frame: number;
     readonly parentFrame: number;
     readonly parentHash: string;
+    readonly parent: State;
     readonly state: State;
+    /** Every transfer of the frame's buffer, and those of them that were applied. */
+    readonly txIds: readonly string[];
     readonly appliedIds: readonly string[];
   }
   | { readonly type: "committed"; readonly frame: number; readonly hash: string; readonly state: State };
@@ -117,6 +120,8 @@ export interface ReplicaOptions {
   /** Stay up without a majority, refusing transfers, instead of halting. */
   readonly waitForQuorum?: boolean;
   readonly archiveKeep?: number;
+  /** Checks signatures; default verifySignature (the simulator passes a memo shared by its replicas). */
+  readonly verifier?: Verifier;
   /** Measures durations for metrics only (never decides anything); default: always 0. */
   readonly stopwatch?: () => number;
   readonly trace?: (note: TraceNote) => void;
@@ -127,6 +132,7 @@ export class Replica {
   readonly network: Network;
   readonly me: Peer;
   readonly #signer: Signer;
+  readonly #verifier: Verifier;
   readonly #waitForQuorum: boolean;
   readonly #archiveKeep: number | undefined;
   readonly #stopwatch: () => number;
@@ -175,6 +181,7 @@ export class Replica {
     if (me === undefined) throw new RangeError(`No server ${options.me} in peers.json`);
     this.me = me;
     this.#signer = options.signer;
+    this.#verifier = options.verifier ?? verifySignature;
     this.#waitForQuorum = options.waitForQuorum ?? false;
     this.#archiveKeep = options.archiveKeep;
     this.#stopwatch = options.stopwatch ?? (() => 0);
@@ -381,13 +388,14 @@ export class Replica {
     const result = apply(this.#state, txs, {
       ...context,
       ...(options.verified ? { verified: options.verified } : {}),
+      verifier: this.#verifier,
     });
     const t1 = this.#stopwatch();
     const hash = result.state.ledger.hash;
     this.metrics.lastApplyMs = t1 - t0;
     this.metrics.lastHashMs = this.#stopwatch() - t1;
     this.metrics.framesProcessed++;
-    const parent = { frame: this.#stateFrame, hash: this.#state.ledger.hash };
+    const parent = { frame: this.#stateFrame, hash: this.#state.ledger.hash, state: this.#state };
     this.#state = result.state;
     this.#stateFrame = frame;
     this.#headFrame = frame;
@@ -407,7 +415,9 @@ export class Replica {
       frame,
       parentFrame: parent.frame,
       parentHash: parent.hash,
+      parent: parent.state,
       state: result.state,
+      txIds: txs.map((tx) => tx.id),
       appliedIds,
     });
     record.alphaBuffer = undefined;
@@ -718,8 +728,7 @@ export class Replica {
       }
       return;
     }
-    const needed = record!.myVote !== consensus && catchup.frame > this.#committed.frame;
-    if (!needed) return;
+    // A forged database is logged even when this replica does not need one.
     const checked = checkCatchup(catchup, consensus, this.network.supply);
     if ("problem" in checked) {
       this.metrics.messagesDropped++;
@@ -731,6 +740,8 @@ export class Replica {
       });
       return;
     }
+    const needed = record!.myVote !== consensus && catchup.frame > this.#committed.frame;
+    if (!needed) return;
     const state: State = { ledger: checked.ledger, recent: catchup.recent };
     this.metrics.catchupsReceived++;
     this.#event("catchup_received", {
@@ -759,7 +770,11 @@ export class Replica {
 
   /** Handles a peer message; returns true when its signature is a listed server's. */
   #onPeerMessage(body: Uint8Array): boolean {
-    const opened = openPeerMessage(body, (key) => this.#listed.has(key) && key !== this.me.keyHex);
+    const opened = openPeerMessage(
+      body,
+      (key) => this.#listed.has(key) && key !== this.me.keyHex,
+      this.#verifier,
+    );
     if ("problem" in opened) {
       this.metrics.messagesDropped++;
       this.#event("dropped", { key: opened.sender?.slice(0, 16), reason: opened.problem });
@@ -829,6 +844,7 @@ export class Replica {
       nowMs: now,
       skewMs: this.network.timing.skewMs,
       state: this.#state,
+      verifier: this.#verifier,
       seen: (id) =>
         this.#txIndex.get(id)?.code === "ok" ||
         this.#frames.records().some((r) => r.alphaBuffer?.ids.has(id) ?? false) ||

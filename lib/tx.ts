@@ -3,7 +3,7 @@
 
 import { equalBytes, fromHex, toHex, viewOf } from "./_bytes.ts";
 import { sha256Hex } from "./hash.ts";
-import { type KeyPair, sign, verifySignature } from "./keys.ts";
+import { type KeyPair, sign, type Signer, type Verifier, verifySignature } from "./keys.ts";
 
 /** Bytes in an encoded transfer, and in the part the payer signs. */
 export const TX_BYTES = 144;
@@ -78,31 +78,46 @@ export interface TxFields {
 
 /** Encodes and signs a transfer from `keyPair`'s account. Does not validate the amount. */
 export async function signTx(keyPair: KeyPair, fields: TxFields): Promise<Uint8Array> {
+  const bytes = unsignedTx(keyPair.publicKey, fields);
+  bytes.set(await sign(keyPair, bytes.subarray(0, TX_SIGNED_BYTES)), TX_SIGNED_BYTES);
+  return bytes;
+}
+
+/** signTx with a synchronous signer (the simulator signs many transfers). */
+export function signTxWith(payer: Uint8Array, signer: Signer, fields: TxFields): Uint8Array {
+  const bytes = unsignedTx(payer, fields);
+  bytes.set(signer(bytes.subarray(0, TX_SIGNED_BYTES)), TX_SIGNED_BYTES);
+  return bytes;
+}
+
+function unsignedTx(payer: Uint8Array, fields: TxFields): Uint8Array {
   if (fields.to.length !== 32) throw new RangeError("Payee must be a 32-byte public key");
   const bytes = new Uint8Array(TX_BYTES);
   const view = viewOf(bytes);
   view.setBigUint64(0, BigInt(fields.timestampMs));
   view.setBigUint64(8, BigInt(fields.amount));
   bytes.set(fields.to, 16);
-  bytes.set(keyPair.publicKey, 48);
-  bytes.set(await sign(keyPair, bytes.subarray(0, TX_SIGNED_BYTES)), TX_SIGNED_BYTES);
+  bytes.set(payer, 48);
   return bytes;
 }
 
 /** True when the payer's signature over the first 80 bytes verifies. */
-export function verifyTx(tx: Tx): boolean {
-  return verifySignature(tx.payer, tx.bytes.subarray(0, TX_SIGNED_BYTES), tx.signature);
+export function verifyTx(tx: Tx, verifier: Verifier = verifySignature): boolean {
+  return verifier(tx.payer, tx.bytes.subarray(0, TX_SIGNED_BYTES), tx.signature);
 }
 
 /**
  * The rules that depend on the transfer alone, cheapest first; the signature is checked last and
  * only when `verify` is not false (a caller that verified the same bytes already may skip it).
  */
-export function checkTxStateless(tx: Tx, options: { verify?: boolean } = {}): TxCode | undefined {
+export function checkTxStateless(
+  tx: Tx,
+  options: { verify?: boolean; verifier?: Verifier } = {},
+): TxCode | undefined {
   if (tx.amountRaw === 0n) return "amount_must_be_positive";
   if (tx.amountRaw > BigInt(MAX_AMOUNT)) return "amount_too_large";
   if (equalBytes(tx.payer, tx.payee)) return "accounts_must_be_different";
-  if (options.verify !== false && !verifyTx(tx)) return "signature_invalid";
+  if (options.verify !== false && !verifyTx(tx, options.verifier)) return "signature_invalid";
   return undefined;
 }
 

@@ -11,6 +11,7 @@ import {
   sign,
   SIGNATURE_BYTES,
   type Signer,
+  type Verifier,
   verifySignature,
 } from "./keys.ts";
 import { MAX_DB_BYTES, type RecentIds } from "./ledger.ts";
@@ -212,6 +213,7 @@ function peerMessageChunks(
 export function openPeerMessage(
   body: Uint8Array,
   isListed: (keyHex: string) => boolean,
+  verifier: Verifier = verifySignature,
 ): { sender: string; payload: Uint8Array } | { problem: string; sender?: string } {
   if (body.length < PEER_HEAD_BYTES + 1) return { problem: "message is shorter than its head" };
   const key = body.subarray(1, 1 + PUBLIC_KEY_BYTES);
@@ -219,7 +221,7 @@ export function openPeerMessage(
   if (!isListed(sender)) return { problem: "sender key is not in peers.json", sender };
   const signature = body.subarray(1 + PUBLIC_KEY_BYTES, PEER_HEAD_BYTES);
   const payload = body.subarray(PEER_HEAD_BYTES);
-  if (!verifySignature(key, sha256(payload), signature)) {
+  if (!verifier(key, sha256(payload), signature)) {
     return { problem: "signature does not verify", sender };
   }
   return { sender, payload };

@@ -1,0 +1,205 @@
+// `deno task sim`: runs seeded simulations and prints one line per seed; on a violation, the seed, the
+// invariant and the steps that led to it, so that `--seed S` replays it exactly.
+
+import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
+import { FAULT_KINDS, type FaultKind, type SimConfig, type SimResult, Simulation } from "./simulator.ts";
+import { Rng } from "./rng.ts";
+import { SCENARIOS } from "./scenarios.ts";
+
+export const SIM_HELP = `Usage: deno task sim [options]
+
+Runs the real replica core in a seeded simulation with faults and checks the invariants after every
+step. One line per seed; a violation prints its seed, invariant and trace, and the exit status is 1.
+
+Options:
+  --seed S         first seed (default 1)
+  --seeds K        number of seeds (default 1)
+  --frames F       frames per run (default 200)
+  --servers N      servers per run (default: drawn per seed from 3 to 5)
+  --liars B        dishonest servers (default: drawn per seed, 0 or 1)
+  --faults LIST    comma-separated fault kinds, or "all" (default all), or "none"
+  --interval MS    frame interval in ms (default 1000)
+  --scenario NAME  run one named scenario (see --list)
+  --list           list fault kinds and scenarios
+  --quiet          print only violations and the summary
+  -h, --help       this help
+
+Fault kinds: ${FAULT_KINDS.join(", ")}
+`;
+
+/** Output of a sim run. */
+export interface SimIo {
+  out(line: string): void;
+}
+
+/** The configuration of one seed, drawn from the seed where the options leave it open. */
+export function configFor(
+  seed: number,
+  options: {
+    frames: number;
+    servers?: number;
+    liars?: number;
+    faults: ReadonlySet<FaultKind>;
+    intervalMs: number;
+  },
+): SimConfig {
+  const rng = new Rng(seed ^ 0x5eed);
+  const servers = options.servers ?? rng.int(3, 5);
+  const liarKinds = [...options.faults].some((f) => !isWorldFault(f));
+  const liars = options.liars ?? (liarKinds && rng.chance(0.5) ? 1 : 0);
+  return {
+    seed,
+    frames: options.frames,
+    servers,
+    liars: Math.min(liars, servers - 1),
+    faults: options.faults,
+    intervalMs: options.intervalMs,
+    skewMs: Math.max(options.intervalMs, 2_000),
+    blackoutMs: Math.floor(options.intervalMs / 10),
+    calmFrames: Math.min(30, Math.max(10, Math.floor(options.frames / 5))),
+    clients: 4,
+    waitForQuorum: rng.chance(0.5),
+  };
+}
+
+function isWorldFault(f: FaultKind): boolean {
+  return ![
+    "equivocate",
+    "forge_catchup",
+    "early_buffer",
+    "replay_messages",
+    "withhold",
+    "flood",
+    "wrong_hash",
+  ]
+    .includes(f);
+}
+
+/** One line for a run. */
+export function summaryLine(r: SimResult): string {
+  const c = r.config;
+  const verdict = r.violations.length === 0 ? "ok" : `VIOLATION ${r.violations[0]!.invariant}`;
+  return `seed ${c.seed} n=${c.servers} liars=${c.liars} frames=${c.frames} ${verdict} ` +
+    `committed=${r.stats.framesCommitted} transfers=${r.stats.transfersCommitted} crashes=${r.stats.crashes} ` +
+    `steps=${r.stats.steps}`;
+}
+
+/** The report of a violation: what, when, and the steps before it. */
+export function violationReport(r: SimResult): string[] {
+  const v = r.violations[0]!;
+  return [
+    `seed ${r.config.seed}: ${v.invariant} broken at ${(v.atMs / 1000).toFixed(3)}s: ${v.detail}`,
+    `replay: deno task sim --seed ${r.config.seed} --frames ${r.config.frames} --servers ${r.config.servers} ` +
+    `--liars ${r.config.liars} --faults ${
+      [...r.config.faults].join(",") || "none"
+    } --interval ${r.config.intervalMs}`,
+    "trace (last steps):",
+    ...r.trace.map((t) => `  ${t}`),
+  ];
+}
+
+/** Parses the fault list. */
+export function parseFaults(text: string): Set<FaultKind> {
+  if (text === "all") return new Set(FAULT_KINDS);
+  if (text === "none" || text === "") return new Set();
+  const out = new Set<FaultKind>();
+  for (const f of text.split(",")) {
+    if (!(FAULT_KINDS as readonly string[]).includes(f)) {
+      throw new UsageError(`Unknown fault kind "${f}": try one of ${FAULT_KINDS.join(", ")}`);
+    }
+    out.add(f as FaultKind);
+  }
+  return out;
+}
+
+function positive(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new UsageError(`--${name} must be a whole number (got "${text}")`);
+  }
+  return n;
+}
+
+/** Runs the command; returns the exit status (0 clean, 1 a violation). */
+export function runSim(args: string[], io: SimIo): number {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        seed: { type: "string" },
+        seeds: { type: "string" },
+        frames: { type: "string" },
+        servers: { type: "string" },
+        liars: { type: "string" },
+        faults: { type: "string" },
+        interval: { type: "string" },
+        scenario: { type: "string" },
+        list: { type: "boolean" },
+        quiet: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) {
+    io.out(SIM_HELP);
+    return 0;
+  }
+  if (v.list) {
+    io.out(`fault kinds: ${FAULT_KINDS.join(", ")}`);
+    for (const s of SCENARIOS) io.out(`scenario ${s.name}: ${s.description}`);
+    return 0;
+  }
+  if (v.scenario !== undefined) {
+    const scenario = SCENARIOS.find((s) => s.name === v.scenario);
+    if (scenario === undefined) {
+      throw new UsageError(
+        `Unknown scenario "${v.scenario}": try one of ${SCENARIOS.map((s) => s.name).join(", ")}`,
+      );
+    }
+    const r = new Simulation(scenario.config, scenario.hooks).run({ stopOn: new Set(scenario.expect) });
+    io.out(`scenario ${scenario.name}: ${summaryLine(r)}`);
+    if (r.violations.length > 0) { for (const line of violationReport(r)) io.out(line); }
+    return r.violations.length > 0 ? 1 : 0;
+  }
+  const first = positive("seed", v.seed, 1);
+  const count = positive("seeds", v.seeds, 1);
+  const faults = parseFaults(v.faults ?? "all");
+  const frames = positive("frames", v.frames, 200);
+  if (frames < 20) throw new UsageError("--frames must be at least 20");
+  const options = {
+    frames,
+    faults,
+    intervalMs: positive("interval", v.interval, 1000),
+    ...(v.servers === undefined ? {} : { servers: positive("servers", v.servers, 3) }),
+    ...(v.liars === undefined ? {} : { liars: positive("liars", v.liars, 0) }),
+  };
+  if (options.servers !== undefined && (options.servers < 1 || options.servers > 16)) {
+    throw new UsageError("--servers must be from 1 to 16");
+  }
+  if (options.intervalMs < 100) throw new UsageError("--interval must be at least 100 ms");
+  let violations = 0;
+  const byInvariant = new Map<string, number>();
+  const t0 = performance.now();
+  for (let seed = first; seed < first + count; seed++) {
+    const r = new Simulation(configFor(seed, options)).run();
+    if (r.violations.length > 0) {
+      violations++;
+      const inv = r.violations[0]!.invariant;
+      byInvariant.set(inv, (byInvariant.get(inv) ?? 0) + 1);
+      io.out(summaryLine(r));
+      for (const line of violationReport(r)) io.out(line);
+    } else if (!v.quiet) io.out(summaryLine(r));
+  }
+  const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+  const kinds = [...byInvariant].map(([k, n]) => `${k}:${n}`).join(",");
+  io.out(`${count} seeds, ${violations} with a violation${kinds ? ` (${kinds})` : ""}, ${seconds}s`);
+  return violations > 0 ? 1 : 0;
+}
