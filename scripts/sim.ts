@@ -5,7 +5,7 @@ import { runSim } from "../lib/sim/run.ts";
 
 if (import.meta.main) {
   try {
-    Deno.exit(runSim(Deno.args, { out: (line) => console.log(line) }));
+    Deno.exit(await runSim(Deno.args, { out: (line) => console.log(line) }));
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`error: ${err.message}`);

@@ -21,6 +21,7 @@ Options:
   --faults LIST    comma-separated fault kinds, or "all" (default all), or "none"
   --interval MS    frame interval in ms (default 1000)
   --scenario NAME  run one named scenario (see --list)
+  --workers W      threads to run seeds on (default: one per core, at most 8)
   --list           list fault kinds and scenarios
   --quiet          print only violations and the summary
   -h, --help       this help
@@ -122,8 +123,78 @@ function positive(name: string, text: string | undefined, fallback: number): num
   return n;
 }
 
+/** Seeds for a worker, and the options every seed shares. */
+export interface SeedJob {
+  seeds: number[];
+  options: { frames: number; faults: string; intervalMs: number; servers?: number; liars?: number };
+}
+
+/** One seed's outcome as `deno task sim` prints it. */
+export interface SeedReport {
+  seed: number;
+  summary: string;
+  violation: string | undefined;
+  report: string[];
+}
+
+/** Runs one seed (in this thread) and describes it. */
+export function runSeed(seed: number, options: SeedJob["options"]): SeedReport {
+  const { faults, ...rest } = options;
+  const r = new Simulation(configFor(seed, { ...rest, faults: parseFaults(faults) })).run();
+  const v = r.violations[0];
+  return { seed, summary: summaryLine(r), violation: v?.invariant, report: v ? violationReport(r) : [] };
+}
+
+/** Runs `seeds` on `workers` threads (1: this one) and yields the reports in seed order. */
+async function* runSeeds(
+  seeds: number[],
+  options: SeedJob["options"],
+  workers: number,
+): AsyncGenerator<SeedReport> {
+  if (workers <= 1 || seeds.length < 4) {
+    for (const seed of seeds) yield runSeed(seed, options);
+    return;
+  }
+  const done = new Map<number, SeedReport>();
+  let wake: (() => void) | undefined;
+  const threads = Array.from({ length: workers }, (_, w) => {
+    const worker = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module" });
+    const finished = Promise.withResolvers<void>();
+    const mine = seeds.filter((_, i) => i % workers === w);
+    let left = mine.length;
+    worker.onmessage = (e: MessageEvent<SeedReport>) => {
+      done.set(e.data.seed, e.data);
+      wake?.();
+      if (--left === 0) finished.resolve();
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      finished.reject(new Error(`Simulator worker failed: ${e.message}`));
+      wake?.();
+    };
+    worker.postMessage({ seeds: mine, options } satisfies SeedJob);
+    return { worker, finished: finished.promise };
+  });
+  const all = Promise.all(threads.map((t) => t.finished));
+  let failure: unknown;
+  all.catch((err) => failure = err);
+  try {
+    for (const seed of seeds) {
+      while (!done.has(seed)) {
+        if (failure !== undefined) throw failure;
+        await new Promise<void>((resolve) => wake = resolve);
+      }
+      yield done.get(seed)!;
+      done.delete(seed);
+    }
+    await all;
+  } finally {
+    for (const t of threads) t.worker.terminate();
+  }
+}
+
 /** Runs the command; returns the exit status (0 clean, 1 a violation). */
-export function runSim(args: string[], io: SimIo): number {
+export async function runSim(args: string[], io: SimIo): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -137,6 +208,7 @@ export function runSim(args: string[], io: SimIo): number {
         faults: { type: "string" },
         interval: { type: "string" },
         scenario: { type: "string" },
+        workers: { type: "string" },
         list: { type: "boolean" },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -185,18 +257,19 @@ export function runSim(args: string[], io: SimIo): number {
     throw new UsageError("--servers must be from 1 to 16");
   }
   if (options.intervalMs < 100) throw new UsageError("--interval must be at least 100 ms");
+  const workers = positive("workers", v.workers, Math.max(1, Math.min(navigator.hardwareConcurrency, 8)));
   let violations = 0;
   const byInvariant = new Map<string, number>();
   const t0 = performance.now();
-  for (let seed = first; seed < first + count; seed++) {
-    const r = new Simulation(configFor(seed, options)).run();
-    if (r.violations.length > 0) {
+  const seeds = Array.from({ length: count }, (_, i) => first + i);
+  const job = { ...options, faults: [...faults].join(",") || "none" };
+  for await (const r of runSeeds(seeds, job, workers)) {
+    if (r.violation !== undefined) {
       violations++;
-      const inv = r.violations[0]!.invariant;
-      byInvariant.set(inv, (byInvariant.get(inv) ?? 0) + 1);
-      io.out(summaryLine(r));
-      for (const line of violationReport(r)) io.out(line);
-    } else if (!v.quiet) io.out(summaryLine(r));
+      byInvariant.set(r.violation, (byInvariant.get(r.violation) ?? 0) + 1);
+      io.out(r.summary);
+      for (const line of r.report) io.out(line);
+    } else if (!v.quiet) io.out(r.summary);
   }
   const seconds = ((performance.now() - t0) / 1000).toFixed(1);
   const kinds = [...byInvariant].map(([k, n]) => `${k}:${n}`).join(",");

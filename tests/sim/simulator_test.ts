@@ -36,9 +36,9 @@ Deno.test("with no fault and no liar, 30 seeds of 200 frames commit and break no
   }
 });
 
-Deno.test("deno task sim runs 200 seeds of 200 frames with every fault kind and prints one line per seed", () => {
+Deno.test("deno task sim runs 200 seeds of 200 frames with every fault kind and prints one line per seed", async () => {
   const lines: string[] = [];
-  const status = runSim(["--seed", "1", "--seeds", "200", "--frames", "200", "--faults", "all"], {
+  const status = await runSim(["--seed", "1", "--seeds", "200", "--frames", "200", "--faults", "all"], {
     out: (l) => lines.push(l),
   });
   const summary = lines.at(-1)!;
@@ -51,9 +51,20 @@ Deno.test("deno task sim runs 200 seeds of 200 frames with every fault kind and 
   assert.ok(lines.some((l) => l.startsWith("replay: deno task sim --seed ")));
 });
 
-Deno.test("deno task sim refuses an unknown fault kind and a too short run", () => {
+Deno.test("deno task sim refuses an unknown fault kind and a too short run", async () => {
   assert.throws(() => parseFaults("loss,meteor"), UsageError);
-  assert.throws(() => runSim(["--frames", "5"], { out: () => {} }), UsageError);
-  assert.throws(() => runSim(["--scenario", "nope"], { out: () => {} }), UsageError);
-  assert.throws(() => runSim(["--bogus"], { out: () => {} }), UsageError);
+  await assert.rejects(() => runSim(["--frames", "5"], { out: () => {} }), UsageError);
+  await assert.rejects(() => runSim(["--scenario", "nope"], { out: () => {} }), UsageError);
+  await assert.rejects(() => runSim(["--bogus"], { out: () => {} }), UsageError);
+});
+
+Deno.test("seeds run on two workers print the same lines, in the same order, as on one thread", async () => {
+  const run = async (workers: string) => {
+    const lines: string[] = [];
+    await runSim(["--seed", "5", "--seeds", "8", "--frames", "60", "--workers", workers], {
+      out: (l) => lines.push(l),
+    });
+    return lines.slice(0, -1);
+  };
+  assert.deepEqual(await run("2"), await run("1"));
 });
