@@ -38,6 +38,15 @@ export function recover(disk: DiskReader, network: Network): Recovered {
     const parsed = parseArchiveName(name);
     return parsed === undefined ? [] : [{ name, ...parsed }];
   }).sort((a, b) => b.seconds - a.seconds || (a.name < b.name ? -1 : 1));
+  // The saved recent ids name the database they were written with, and so its frame: when that entry is
+  // here, it is the newest (several frames can share a second at sub-second intervals, so the name's
+  // seconds cannot tell which came last).
+  const savedBytes = disk.read(RECENT_IDS_FILE);
+  const saved = savedBytes === undefined ? undefined : decodeRecentIds(savedBytes);
+  if (saved !== undefined && !("problem" in saved)) {
+    const i = entries.findIndex((e) => e.hash === saved.hash);
+    if (i > 0) entries.unshift(...entries.splice(i, 1));
+  }
   let loaded: { name: string; hash: string; ledger: Ledger } | undefined;
   for (const entry of entries) {
     const bytes = disk.read(entry.name);
@@ -63,9 +72,8 @@ export function recover(disk: DiskReader, network: Network): Recovered {
   // the recent frames only when written with the database loaded.
   let recentComplete = false;
   let frame = -1;
-  const saved = disk.read(RECENT_IDS_FILE);
   if (saved !== undefined) {
-    const decoded = decodeRecentIds(saved);
+    const decoded = saved;
     if ("problem" in decoded) setAside.push({ name: RECENT_IDS_FILE, problem: decoded.problem });
     else {
       state = { ledger: state.ledger, recent: decoded.recent };

@@ -355,8 +355,9 @@ export class Replica {
       const end = frameStartMs(f + 1, I);
       const record = this.#frames.get(f);
       const betaBuffer = record?.betaBuffer;
-      const ready = (beta && now >= end) ||
-        (!beta && (betaBuffer !== undefined || now >= end + this.#waitMs()));
+      // Frame f is processed only after it ended here: a buffer sent early (a liar's next frame) waits
+      // in the frame window, so it cannot make this server judge the current frame before its votes came.
+      const ready = now >= end && (beta || betaBuffer !== undefined || now >= end + this.#waitMs());
       // Judge frame f - 1 before applying f (its votes came a frame ago): after a frame without
       // consensus every server applies f to the same reverted balances, the beta included, instead of
       // some applying it to the lost frame's balances and losing frame after frame.
@@ -365,7 +366,7 @@ export class Replica {
       if (beta && now >= end) {
         const buffer = record?.alphaBuffer;
         this.#process(f, buffer?.txs ?? [], { beta: true, verified: buffer?.verified });
-      } else if (!beta && betaBuffer !== undefined) {
+      } else if (!beta && betaBuffer !== undefined && now >= end) {
         this.#process(f, betaBuffer, { beta: false });
       } else if (!beta && now >= end + this.#waitMs()) {
         this.#event("beta_silent", {

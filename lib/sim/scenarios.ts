@@ -15,6 +15,8 @@ export interface Scenario {
   readonly hooks: ScenarioHooks;
   /** The invariants a violation of which shows this flaw. */
   readonly expect: readonly Invariant[];
+  /** True once the protocol is fixed: the scenario must then break none of them, whatever the seed. */
+  readonly fixed: boolean;
 }
 
 function config(overrides: Partial<SimConfig> & { faults?: ReadonlySet<FaultKind> }): SimConfig {
@@ -65,6 +67,7 @@ export const SCENARIOS: readonly Scenario[] = [
     config: config({ servers: 3, liars: 1, faults: new Set(["equivocate"]) }),
     hooks: {},
     expect: ["agreement", "chain", "once_only"],
+    fixed: false,
   },
   {
     name: "equivocating-beta-n5",
@@ -72,6 +75,7 @@ export const SCENARIOS: readonly Scenario[] = [
     config: config({ servers: 5, liars: 1, faults: new Set(["equivocate"]) }),
     hooks: {},
     expect: ["agreement", "chain", "once_only"],
+    fixed: false,
   },
   {
     name: "forged-catchup-ids",
@@ -89,6 +93,7 @@ export const SCENARIOS: readonly Scenario[] = [
       },
     },
     expect: ["once_only"],
+    fixed: false,
   },
   {
     name: "early-next-buffer",
@@ -97,6 +102,7 @@ export const SCENARIOS: readonly Scenario[] = [
     config: config({ servers: 3, liars: 1, faults: new Set(["early_buffer"]) }),
     hooks: {},
     expect: ["chain", "truthful"],
+    fixed: true,
   },
   {
     name: "committed-without-consensus",
@@ -114,6 +120,7 @@ export const SCENARIOS: readonly Scenario[] = [
       },
     },
     expect: ["truthful"],
+    fixed: false,
   },
   {
     name: "restart-in-own-alpha-frame",
@@ -130,6 +137,7 @@ export const SCENARIOS: readonly Scenario[] = [
       },
     },
     expect: ["acked"],
+    fixed: false,
   },
   {
     name: "majority-one-vote-lost",
@@ -149,6 +157,7 @@ export const SCENARIOS: readonly Scenario[] = [
       },
     },
     expect: ["liveness", "chain", "agreement", "truthful"],
+    fixed: false,
   },
   {
     name: "two-wiped-restarts",
@@ -169,6 +178,7 @@ export const SCENARIOS: readonly Scenario[] = [
       },
     },
     expect: ["chain", "agreement"],
+    fixed: false,
   },
   {
     name: "subsecond-same-second",
@@ -191,5 +201,6 @@ export const SCENARIOS: readonly Scenario[] = [
       },
     },
     expect: ["durability", "chain"],
+    fixed: true,
   },
 ];
