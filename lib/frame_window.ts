@@ -28,6 +28,10 @@ export interface FrameRecord {
   myVote: string | undefined;
   /** True once this replica broadcast its vote. */
   broadcast: boolean;
+  /** The first signed vote of each sender (message body), kept as evidence should it lie. */
+  readonly voteBodies: Map<string, Uint8Array>;
+  /** Senders already logged as lying for this frame (each is logged once). */
+  readonly liars: Set<string>;
   /** The beta's buffer, once its signed vote arrived. */
   betaBuffer: Tx[] | undefined;
   /** This replica's buffer while it is the frame's alpha. */
@@ -68,6 +72,8 @@ export class FrameWindow {
       r = {
         frame,
         votes: new Map(),
+        voteBodies: new Map(),
+        liars: new Set(),
         state: undefined,
         myVote: undefined,
         broadcast: false,

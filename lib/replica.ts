@@ -16,7 +16,7 @@ import { type Signer, type Verifier, verifySignature } from "./keys.ts";
 import { apply, type State } from "./ledger.ts";
 import type { Network, Peer } from "./peers.ts";
 import type { Recovered } from "./recovery.ts";
-import { decodeTx, type Tx, TX_BYTES, TX_CODES, type TxCode } from "./tx.ts";
+import { decodeTx, type Tx, TX_BYTES, TX_CODES, type TxCode, verifyTx } from "./tx.ts";
 import { TxIndex } from "./tx_index.ts";
 import {
   type Catchup,
@@ -58,6 +58,8 @@ export type Action =
     readonly id: number;
     readonly files: readonly { readonly name: string; readonly bytes: Uint8Array }[];
     readonly keep: number | undefined;
+    /** The commit these files make durable, if they are one (not evidence). */
+    readonly commit: { readonly frame: number; readonly hash: string } | undefined;
   }
   | { readonly type: "log"; readonly event: EventName; readonly fields: EventFields }
   /** Answer client request `request`. */
@@ -160,7 +162,10 @@ export class Replica {
   #inSync = false;
   #halted = false;
   #nextWriteId = 1;
-  #pendingWrites = new Map<number, { frame: number; hash: string; archived: string | undefined }>();
+  #pendingWrites = new Map<
+    number,
+    { frame: number; hash: string; archived: string | undefined; evidence?: boolean }
+  >();
   readonly metrics: ReplicaMetrics = {
     framesProcessed: 0,
     framesAgreed: 0,
@@ -282,6 +287,10 @@ export class Replica {
       throw new Error(`Invariant broken: write ${id} completed twice or never started`);
     }
     this.#pendingWrites.delete(id);
+    if (write.evidence) {
+      if (error !== undefined) this.#event("error_archive", { frame: write.frame, error });
+      return this.drain();
+    }
     if (error !== undefined) {
       this.#lastArchivedHash = undefined;
       this.#event("error_archive", { frame: write.frame, error });
@@ -367,7 +376,8 @@ export class Replica {
         const buffer = record?.alphaBuffer;
         this.#process(f, buffer?.txs ?? [], { beta: true, verified: buffer?.verified });
       } else if (!beta && betaBuffer !== undefined && now >= end) {
-        this.#process(f, betaBuffer, { beta: false });
+        const verified = this.#checkBuffer(f, betaBuffer);
+        this.#process(f, verified === undefined ? [] : betaBuffer, { beta: false, verified });
       } else if (!beta && now >= end + this.#waitMs()) {
         this.#event("beta_silent", {
           frame: f,
@@ -628,7 +638,7 @@ export class Replica {
     if (newIds) files.push({ name: RECENT_IDS_FILE, bytes: encodeRecentIds(hash, frame, state.recent) });
     const id = this.#nextWriteId++;
     this.#pendingWrites.set(id, { frame, hash, archived: name });
-    this.#out.push({ type: "persist", id, files, keep: this.#archiveKeep });
+    this.#out.push({ type: "persist", id, files, keep: this.#archiveKeep, commit: { frame, hash } });
   }
 
   #sendCatchups(frame: number): void {
@@ -679,15 +689,14 @@ export class Replica {
     const recorded = recordVote(record.votes, sender, vote.hash);
     if (recorded === "conflict") {
       this.metrics.messagesDropped++;
-      this.#event("lying", {
-        from: name,
-        key: sender.slice(0, 16),
-        frame: vote.frame,
-        reason: "second, different vote for the frame",
-      });
+      this.#proveLie(record.frame, sender, "second, different vote for the frame", [
+        record.voteBodies.get(sender)!,
+        body,
+      ]);
       return;
     }
     if (recorded === "repeat") return;
+    record.voteBodies.set(sender, body);
     const isBeta =
       this.network.servers[alphaIndex(vote.frame, this.network.servers.length)]!.keyHex === sender;
     if (isBeta) {
@@ -717,6 +726,48 @@ export class Replica {
       this.#settle(vote.frame);
     }
     this.#advance();
+  }
+
+  /**
+   * The set of verified transfers of the beta's buffer, or undefined when one signature does not verify:
+   * that proves the beta dishonest, and every honest server then treats the whole buffer as empty. The
+   * check stops at the first bad signature, so a flood of forged transfers costs one verification.
+   */
+  #checkBuffer(frame: number, txs: readonly Tx[]): WeakSet<Tx> | undefined {
+    const verified = new WeakSet<Tx>();
+    for (const [i, tx] of txs.entries()) {
+      if (!verifyTx(tx, this.#verifier)) {
+        const beta = this.network.servers[alphaIndex(frame, this.network.servers.length)]!;
+        const body = this.#frames.get(frame)?.voteBodies.get(beta.keyHex);
+        this.#proveLie(
+          frame,
+          beta.keyHex,
+          `its buffer's transfer ${i} has a signature that does not verify`,
+          body ? [body] : [],
+        );
+        return undefined;
+      }
+      verified.add(tx);
+    }
+    return verified;
+  }
+
+  /** Logs `sender` as lying, once per frame, and keeps the signed messages that prove it. */
+  #proveLie(frame: number, sender: string, reason: string, bodies: readonly Uint8Array[]): void {
+    const record = this.#frames.at(frame);
+    if (record.liars.has(sender)) return;
+    record.liars.add(sender);
+    this.#event("lying", { from: this.#peerName(sender), key: sender.slice(0, 16), frame, reason });
+    if (bodies.length === 0) return;
+    const id = this.#nextWriteId++;
+    this.#pendingWrites.set(id, { frame, hash: "", archived: undefined, evidence: true });
+    this.#out.push({
+      type: "persist",
+      id,
+      files: [{ name: `${EVIDENCE_PREFIX}${sender.slice(0, 16)}`, bytes: encodeEvidence(bodies) }],
+      keep: this.#archiveKeep,
+      commit: undefined,
+    });
   }
 
   #onCatchup(sender: string, catchup: Catchup): void {
@@ -975,6 +1026,21 @@ export class Replica {
         });
     }
   }
+}
+
+/** Evidence files: `evidence.<first 16 hex digits of the key>`, the newest proof against that key. */
+export const EVIDENCE_PREFIX = "evidence.";
+
+/** Signed messages as evidence: each as its u32 length and its body (kind byte first). */
+function encodeEvidence(bodies: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(bodies.reduce((n, b) => n + LENGTH_PREFIX_BYTES + b.length, 0));
+  let off = 0;
+  for (const b of bodies) {
+    out.set(lengthPrefix(b.length), off);
+    out.set(b, off + LENGTH_PREFIX_BYTES);
+    off += LENGTH_PREFIX_BYTES + b.length;
+  }
+  return out;
 }
 
 function lengthPrefix(bytes: number): Uint8Array {

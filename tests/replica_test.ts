@@ -10,9 +10,22 @@ import { type KeyPair, signerOf } from "../lib/keys.ts";
 import { genesisState } from "../lib/ledger.ts";
 import { type Network, parseNetwork } from "../lib/peers.ts";
 import { recover } from "../lib/recovery.ts";
-import { type Action, MAX_MISSED_FRAMES, Replica, STARTUP_GRACE_FRAMES } from "../lib/replica.ts";
-import type { Tx } from "../lib/tx.ts";
-import { encodeVote, Kind, LENGTH_PREFIX_BYTES, signPeerMessage } from "../lib/wire.ts";
+import {
+  type Action,
+  EVIDENCE_PREFIX,
+  MAX_MISSED_FRAMES,
+  Replica,
+  STARTUP_GRACE_FRAMES,
+} from "../lib/replica.ts";
+import { type Tx, TX_BYTES } from "../lib/tx.ts";
+import {
+  decodePayload,
+  encodeVote,
+  Kind,
+  LENGTH_PREFIX_BYTES,
+  PEER_HEAD_BYTES,
+  signPeerMessage,
+} from "../lib/wire.ts";
 import { assertThrowsError, makeKeyPair, makeKeyPairs, signTransfer } from "./_helpers.ts";
 
 /** A frame whose alpha (and beta) is servers[0]; frames F0 + 1 and F0 + 2 belong to s1 and s2. */
@@ -648,4 +661,35 @@ Deno.test("a replica alone waiting for quorum refuses transfers with no_quorum i
     ok: false,
     reason: "no majority of servers agrees (waiting for quorum)",
   });
+});
+
+Deno.test("a beta buffer with one bad signature is applied as empty, logged once and kept as evidence", async () => {
+  const good = await payment();
+  const forged = await payment(5);
+  const forgedBytes = forged.bytes.slice();
+  forgedBytes[100]! ^= 1; // breaks the payer's signature
+  const buffer = new Uint8Array(2 * TX_BYTES);
+  buffer.set(good.bytes, 0);
+  buffer.set(forgedBytes, TX_BYTES);
+  const replica = newReplica(1, T0);
+  const vote = signedBody(serverKeys[0]!, encodeVote(F0, new Uint8Array(32).fill(7), buffer));
+  const first = replica.peerMessage(T0 + 1_002, vote);
+  assert.equal(first.listed, true);
+  // The frame has ended: the buffer is checked, found forged, and the whole of it treated as empty.
+  const actions = [...first.actions, ...replica.tick(T0 + 1_003)];
+  const lying = events(actions, "lying");
+  assert.equal(lying.length, 1);
+  assert.equal(lying[0]!.from, NETWORK.servers[0]!.name, "the beta is named");
+  assert.equal(lying[0]!.key, serverKeys[0]!.publicHex.slice(0, 16));
+  assert.match(String(lying[0]!.reason), /transfer 1 has a signature that does not verify/);
+  const evidence = ofType(actions, "persist").find((p) => p.commit === undefined);
+  assert.ok(evidence !== undefined, "the signed buffer is written as evidence");
+  assert.equal(evidence.files[0]!.name, `${EVIDENCE_PREFIX}${serverKeys[0]!.publicHex.slice(0, 16)}`);
+  assert.ok(evidence.files[0]!.bytes.length > buffer.length);
+  const broadcast = ofType(actions, "broadcast")[0]!;
+  const payload = decodePayload(bodyOf(broadcast.message).subarray(PEER_HEAD_BYTES));
+  assert.equal(payload.code, 0);
+  assert.equal((payload as { hash: string }).hash, GENESIS_HASH, "nothing of the forged buffer was applied");
+  // The same message again (a forwarded copy) is neither a new vote nor a second log line.
+  assert.deepEqual(events(replica.peerMessage(T0 + 1_004, vote).actions, "lying"), []);
 });

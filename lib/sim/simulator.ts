@@ -196,7 +196,6 @@ export interface SimNode {
   /** The newest commit whose write completed, by write id pending. */
   durable: { frame: number; hash: string } | undefined;
   writes: Map<number, { frame: number; hash: string }>;
-  lastCommit: { frame: number; hash: string } | undefined;
   /** The last crash left a torn file. */
   tornAtCrash: boolean;
   adversary: Adversary | undefined;
@@ -296,7 +295,6 @@ export class Simulation {
         nextRequest: 1,
         durable: undefined,
         writes: new Map(),
-        lastCommit: undefined,
         tornAtCrash: false,
         adversary: undefined,
       };
@@ -470,7 +468,6 @@ export class Simulation {
         }
       }
     } else {
-      node.lastCommit = { frame: note.frame, hash: note.hash };
       if (node.honest) {
         this.checker.committed(node.index, this.#now, note.frame, note.state);
         this.#stats.framesCommitted++;
@@ -495,8 +492,7 @@ export class Simulation {
           }
           break;
         case "persist": {
-          const c = node.lastCommit!;
-          node.writes.set(action.id, { frame: c.frame, hash: c.hash });
+          if (action.commit !== undefined) node.writes.set(action.id, action.commit);
           if (node.disk.begin(action.id, action.files, action.keep ?? 64)) this.#scheduleWrite(node);
           break;
         }
