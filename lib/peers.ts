@@ -1,8 +1,10 @@
-// The network file, peers.json: the interval, the ordered server list (the alpha rotation) and the
-// genesis balances. Every validation error names the field and the problem.
+// The network file, peers.json: the interval, the ordered server list (the alpha rotation), the number
+// of dishonest servers tolerated, and the genesis balances. Every validation error names the field and the
+// problem. The network id is the hash of everything two servers must agree on.
 
 import { fromHex, toHex } from "./_bytes.ts";
 import { CoinError } from "./errors.ts";
+import { sha256Hex } from "./hash.ts";
 import type { Timing } from "./frames.ts";
 import { MAX_AMOUNT } from "./tx.ts";
 
@@ -27,8 +29,18 @@ export interface Network {
   readonly intervalMs: number;
   readonly timing: Timing;
   readonly servers: readonly Peer[];
-  /** Strict majority of all servers: 2 of 3, 3 of 5. */
-  readonly majority: number;
+  /** How many dishonest servers the network is configured to tolerate (`"dishonest"`, default 0). */
+  readonly dishonest: number;
+  /**
+   * Votes that decide: floor((n + dishonest) / 2) + 1. With no dishonest server tolerated it is the
+   * strict majority (2 of 3, 3 of 5); any two quorums share at least dishonest + 1 servers.
+   */
+  readonly quorum: number;
+  /**
+   * The network id: SHA-256 (hex) of the server keys in order, the genesis, the timing and `dishonest`
+   * (docs/protocol.md, 7). Addresses and names are not in it.
+   */
+  readonly id: string;
   /** Genesis balances, account hex (lowercase) to amount. */
   readonly genesis: readonly [string, number][];
   readonly supply: number;
@@ -39,6 +51,7 @@ export interface NetworkJson {
   interval: number;
   skew?: number;
   blackout?: number;
+  dishonest?: number;
   servers: { name?: string; key: string; host: string; port: number }[];
   genesis: Record<string, number>;
 }
@@ -65,7 +78,7 @@ export function parseNetwork(json: unknown, source = "peers.json"): Network {
   }
   const obj = json as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
-    if (!["interval", "skew", "blackout", "servers", "genesis"].includes(key)) {
+    if (!["interval", "skew", "blackout", "dishonest", "servers", "genesis"].includes(key)) {
       fail(source, `unknown field "${key}"`);
     }
   }
@@ -124,14 +137,49 @@ export function parseNetwork(json: unknown, source = "peers.json"): Network {
     if (supply > MAX_AMOUNT) fail(source, "genesis amounts sum to more than 2^53 - 1");
     genesis.push([hex, amount]);
   }
+  const n = servers.length;
+  const dishonest = obj.dishonest === undefined ? 0 : obj.dishonest;
+  if (typeof dishonest !== "number" || !Number.isSafeInteger(dishonest) || dishonest < 0) {
+    fail(source, `"dishonest" must be a whole number from 0 (got ${JSON.stringify(obj.dishonest)})`);
+  }
+  const quorum = Math.floor((n + dishonest) / 2) + 1;
+  if (n - dishonest < quorum) {
+    fail(
+      source,
+      `"dishonest": ${dishonest} cannot be tolerated by ${n} servers: a decision needs ${quorum} votes and ` +
+        `only ${n - dishonest} remain with ${dishonest} silent (${3 * dishonest + 1} servers at least)`,
+    );
+  }
+  genesis.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return {
     intervalMs,
-    timing: { intervalMs, skewMs, blackoutMs, servers: servers.length },
+    timing: { intervalMs, skewMs, blackoutMs, servers: n },
     servers,
-    majority: Math.floor(servers.length / 2) + 1,
+    dishonest,
+    quorum,
+    id: networkId({ keys: servers.map((s) => s.keyHex), genesis, intervalMs, skewMs, blackoutMs, dishonest }),
     genesis,
     supply,
   };
+}
+
+/**
+ * SHA-256 (hex) of the canonical text `coin-network-v1` and a newline, then the JSON of
+ * `{keys, genesis, intervalMs, skewMs, blackoutMs, dishonest}` with keys in peers.json order and the
+ * genesis sorted by account.
+ */
+export function networkId(fields: {
+  keys: readonly string[];
+  genesis: readonly (readonly [string, number])[];
+  intervalMs: number;
+  skewMs: number;
+  blackoutMs: number;
+  dishonest: number;
+}): string {
+  const { keys, genesis, intervalMs, skewMs, blackoutMs, dishonest } = fields;
+  const text = "coin-network-v1\n" +
+    JSON.stringify({ keys, genesis, intervalMs, skewMs, blackoutMs, dishonest });
+  return sha256Hex(new TextEncoder().encode(text));
 }
 
 /** Reads and validates a network file. */

@@ -213,6 +213,8 @@ export class Replica {
       accounts: state.ledger.count,
       recent_frames: state.recent.length,
       servers: this.network.servers.length,
+      quorum: this.network.quorum,
+      network: this.network.id.slice(0, 16),
       interval_ms: this.network.intervalMs,
     });
   }
@@ -481,7 +483,7 @@ export class Replica {
         frame: f,
         seen: `${votes.size}/${this.network.servers.length}`,
         votes: summariseVotes(votes),
-        need: this.network.majority,
+        need: this.network.quorum,
         missed: this.#missed,
       });
       // Part 10 of the seed: without consensus, go back to the last agreed balances.
@@ -493,8 +495,7 @@ export class Replica {
       this.#inSync = false;
       const starting = !this.#everAgreed && f < this.#startFrame + STARTUP_GRACE_FRAMES;
       if (this.#missed >= MAX_MISSED_FRAMES && !starting) {
-        const reason =
-          `no majority (${this.network.majority} of ${this.network.servers.length}) agreed for ` +
+        const reason = `no majority (${this.network.quorum} of ${this.network.servers.length}) agreed for ` +
           `${this.#missed} frames; last agreed frame ${this.#committed.frame} hash ${
             this.#committed.hash.slice(0, 12)
           }`;
@@ -532,7 +533,7 @@ export class Replica {
   #decide(frame: number): void {
     const record = this.#frames.get(frame);
     if (record === undefined || record.decided !== undefined) return;
-    const hash = consensusOf(record.votes, this.network.majority);
+    const hash = consensusOf(record.votes, this.network.quorum);
     if (hash === undefined) return;
     record.decided = hash;
     record.decidedAfterMs = this.#nowMs - frameStartMs(frame + 1, this.network.intervalMs);
@@ -933,6 +934,9 @@ export class Replica {
       ok: true,
       server: this.me.name,
       key: this.me.keyHex,
+      network: this.network.id,
+      quorum: this.network.quorum,
+      dishonest: this.network.dishonest,
       frame,
       role: alphaIndex(frame, n) === this.me.index
         ? "alpha"

@@ -66,14 +66,59 @@ Deno.test("parseNetwork() accepts an empty genesis", () => {
   assert.equal(network.supply, 0);
 });
 
-Deno.test("parseNetwork() sets the majority to more than half of the servers", () => {
-  const majority = (n: number) => parseNetwork(networkJson(n)).majority;
-  assert.equal(majority(1), 1);
-  assert.equal(majority(2), 2);
-  assert.equal(majority(3), 2);
-  assert.equal(majority(4), 3);
-  assert.equal(majority(5), 3);
-  assert.equal(majority(7), 4);
+Deno.test("parseNetwork() sets the quorum to more than half of the servers when no liar is tolerated", () => {
+  const quorum = (n: number) => parseNetwork(networkJson(n)).quorum;
+  assert.equal(quorum(1), 1);
+  assert.equal(quorum(2), 2);
+  assert.equal(quorum(3), 2);
+  assert.equal(quorum(4), 3);
+  assert.equal(quorum(5), 3);
+  assert.equal(quorum(7), 4);
+  assert.equal(parseNetwork(networkJson(3)).dishonest, 0);
+});
+
+Deno.test("parseNetwork() sets the quorum to floor((n + dishonest) / 2) + 1", () => {
+  const quorum = (n: number, dishonest: number) => parseNetwork({ ...networkJson(n), dishonest }).quorum;
+  assert.equal(quorum(4, 1), 3);
+  assert.equal(quorum(5, 1), 4);
+  assert.equal(quorum(7, 2), 5);
+  assert.equal(quorum(10, 3), 7);
+});
+
+Deno.test("parseNetwork() refuses a dishonest count whose quorum could never be reached with them silent", () => {
+  assertThrowsError(
+    () => parseNetwork({ ...networkJson(3), dishonest: 1 }),
+    CoinError,
+    /^Invalid network file "peers\.json": "dishonest": 1 cannot be tolerated by 3 servers: a decision needs 3 votes and only 2 remain with 1 silent \(4 servers at least\)$/,
+  );
+  assertThrowsError(() => parseNetwork({ ...networkJson(6), dishonest: 2 }), CoinError, /needs 5 votes/);
+  for (const bad of [-1, 1.5, "1", null]) {
+    assertThrowsError(
+      () => parseNetwork({ ...networkJson(4), dishonest: bad }),
+      CoinError,
+      /"dishonest" must be a whole number from 0/,
+    );
+  }
+});
+
+Deno.test("the network id covers keys, their order, genesis, timing and dishonest, not addresses or names", () => {
+  const base = networkJson(3);
+  const id = (json: unknown) => parseNetwork(json).id;
+  assert.match(id(base), /^[0-9a-f]{64}$/);
+  assert.equal(id(base), id(structuredClone(base)));
+  const moved = structuredClone(base);
+  moved.servers[0]!.host = "10.1.2.3";
+  moved.servers[0]!.port = 4000;
+  moved.servers[0]!.name = "renamed";
+  assert.equal(id(moved), id(base));
+  const reordered = structuredClone(base);
+  reordered.servers.reverse();
+  for (const s of reordered.servers) s.port += 100; // addresses stay unique
+  assert.notEqual(id(reordered), id(base));
+  assert.notEqual(id({ ...base, interval: base.interval * 2 }), id(base));
+  assert.notEqual(id({ ...base, skew: 7 }), id(base));
+  assert.notEqual(id({ ...base, genesis: { ["ab".repeat(32)]: 1 } }), id(base));
+  assert.notEqual(id({ ...networkJson(4), dishonest: 1 }), id(networkJson(4)));
 });
 
 Deno.test("parseNetwork() accepts genesis amounts summing to exactly 2^53 - 1", () => {

@@ -210,6 +210,8 @@ Deno.test("Replica starts from the recovered state and logs a start event", () =
     accounts: 1,
     recent_frames: 0,
     servers: 3,
+    quorum: 2,
+    network: NETWORK.id.slice(0, 16),
     interval_ms: 1000,
   }]);
   assert.deepEqual(replica.drain(), [], "drain() hands the queued actions out once");

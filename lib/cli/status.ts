@@ -40,6 +40,7 @@ Example:
         inSync: r?.inSync ?? null,
         noQuorum: r?.noQuorum ?? null,
         accounts: r?.accounts ?? null,
+        network: r?.network ?? null,
         error: a.error ?? null,
       };
     });
@@ -64,6 +65,16 @@ Example:
           r.noQuorum ? "no quorum" : r.inSync ? "yes" : "no",
         ].join("  "));
       }
+    }
+    // Servers with different peers.json files are different networks: say so instead of letting them
+    // look like liars or laggards.
+    const ids = new Map<string, string[]>();
+    for (const r of rows) {
+      if (typeof r.network === "string") ids.set(r.network, [...(ids.get(r.network) ?? []), r.server]);
+    }
+    if (ids.size > 1) {
+      const groups = [...ids].map(([id, names]) => `${names.join(",")} on ${id.slice(0, 16)}`).join("; ");
+      io.err(`warning: these servers run different networks (their peers.json files differ): ${groups}`);
     }
     if (rows.every((r) => !r.reachable)) throw new CoinError("No server answered");
   },

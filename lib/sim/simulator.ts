@@ -842,7 +842,7 @@ export class Simulation {
     const calmLinks = this.#lossP === 0 && this.#slow === undefined;
     // The same servers (same processes) all along: a restart or a recovery starts the count again.
     const who = good.map((n) => `${n.index}:${n.epoch}`).join(",");
-    if (good.length >= this.network.majority && connected && calmLinks && who === this.#connectedSet) {
+    if (good.length >= this.network.quorum && connected && calmLinks && who === this.#connectedSet) {
       this.#connectedFrames++;
     } else this.#connectedFrames = 0;
     this.#connectedSet = who;
