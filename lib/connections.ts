@@ -4,6 +4,8 @@
 
 import { toHex } from "./_bytes.ts";
 import {
+  CHALLENGE_BYTES,
+  checkAuth,
   encodeResponse,
   Kind,
   MAX_CLIENT_MESSAGE_BYTES,
@@ -25,6 +27,11 @@ export const CONNECTION_BUFFER_BYTES = 8 * 1024;
 export const CLIENT_PAUSE_QUEUED_BYTES = 64 * 1024;
 /** Messages at least this large are announced in the log when they start to arrive. */
 export const LARGE_MESSAGE_LOG_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes of large messages (above MAX_CLIENT_MESSAGE_BYTES) being read at once, from all servers together;
+ * one server may have at most MAX_PEER_MESSAGE_BYTES of them in flight, however many connections it opens.
+ */
+export const MAX_LARGE_MESSAGES_BYTES = 2 * MAX_PEER_MESSAGE_BYTES;
 
 /** What the connections hand to the server. */
 export interface ConnectionHandlers {
@@ -44,8 +51,14 @@ interface ConnInfo {
   lastActiveMs: number;
   /** Sent at least one whole message. */
   spoke: boolean;
-  /** Delivered a correctly signed message of a listed server. */
+  /** Answered a fresh challenge with a listed server's signature. */
   trusted: boolean;
+  /** The key it proved (hex), once trusted. */
+  peerKey: string | undefined;
+  /** The challenge it was sent and has not answered yet. */
+  challenge: Uint8Array | undefined;
+  /** Bytes of the large message being read on it, counted in the budget. */
+  largeBytes: number;
 }
 
 /** The connections accepted on one listener. */
@@ -53,13 +66,68 @@ export class Connections {
   readonly #listener: Deno.TcpListener;
   readonly #handlers: ConnectionHandlers;
   readonly #idleMs: number;
+  readonly #networkId: string;
+  readonly #me: Uint8Array;
   #conns = new Map<Deno.TcpConn, ConnInfo>();
+  /** Large-message bytes being read, in total and per server key. */
+  #largeTotal = 0;
+  #largeByKey = new Map<string, number>();
   #closing = false;
 
-  constructor(listener: Deno.TcpListener, handlers: ConnectionHandlers, options: { intervalMs: number }) {
+  /** `networkId` and `me` (this server's key) bind the challenges it sends. */
+  constructor(
+    listener: Deno.TcpListener,
+    handlers: ConnectionHandlers,
+    options: { intervalMs: number; networkId: string; me: Uint8Array },
+  ) {
     this.#listener = listener;
     this.#handlers = handlers;
     this.#idleMs = Math.max(MIN_IDLE_TIMEOUT_MS, 3 * options.intervalMs);
+    this.#networkId = options.networkId;
+    this.#me = options.me;
+  }
+
+  /** Reserves `bytes` of the large-message budget for `key`; false when it would go over. */
+  #reserve(info: ConnInfo, key: string, bytes: number): boolean {
+    const mine = this.#largeByKey.get(key) ?? 0;
+    if (mine + bytes > MAX_PEER_MESSAGE_BYTES || this.#largeTotal + bytes > MAX_LARGE_MESSAGES_BYTES) {
+      return false;
+    }
+    this.#largeByKey.set(key, mine + bytes);
+    this.#largeTotal += bytes;
+    info.largeBytes = bytes;
+    return true;
+  }
+
+  #release(info: ConnInfo): void {
+    if (info.largeBytes === 0 || info.peerKey === undefined) return;
+    const left = (this.#largeByKey.get(info.peerKey) ?? 0) - info.largeBytes;
+    if (left > 0) this.#largeByKey.set(info.peerKey, left);
+    else this.#largeByKey.delete(info.peerKey);
+    this.#largeTotal -= info.largeBytes;
+    info.largeBytes = 0;
+  }
+
+  /** The answer to `hello` and `auth`: the challenge, then the proof of a listed server's key. */
+  #authenticate(info: ConnInfo, kind: number, arg: Uint8Array): Record<string, unknown> {
+    if (kind === Kind.hello) {
+      info.challenge = crypto.getRandomValues(new Uint8Array(CHALLENGE_BYTES));
+      return { ok: true, challenge: info.challenge };
+    }
+    const challenge = info.challenge;
+    info.challenge = undefined; // one answer per challenge
+    const key = challenge === undefined ? undefined : checkAuth(arg, {
+      networkId: this.#networkId,
+      listenerKey: this.#me,
+      challenge,
+      isListed: (k) => this.#handlers.isListed(k) && k !== toHex(this.#me),
+    });
+    if (key === undefined) {
+      throw new ProtocolError("the answer to the challenge does not prove a listed server's key");
+    }
+    info.trusted = true;
+    info.peerKey = key;
+    return { ok: true };
   }
 
   /** Accepts connections until closed; reports a listener failure through `onError`. */
@@ -109,7 +177,14 @@ export class Connections {
 
   async #handle(conn: Deno.TcpConn): Promise<void> {
     if (this.#conns.size >= MAX_CONNECTIONS) this.#evict();
-    const info: ConnInfo = { lastActiveMs: Date.now(), spoke: false, trusted: false };
+    const info: ConnInfo = {
+      lastActiveMs: Date.now(),
+      spoke: false,
+      trusted: false,
+      peerKey: undefined,
+      challenge: undefined,
+      largeBytes: 0,
+    };
     this.#conns.set(conn, info);
     try {
       conn.setNoDelay(true);
@@ -126,15 +201,16 @@ export class Connections {
         return n;
       },
     };
-    // Only a connection that already delivered a correctly signed message may send a large one: the
-    // sender key in a head is public, so a stranger could otherwise make this server buffer 800 MB.
+    // Only a connection that answered a fresh challenge as a listed server may send a large message, and
+    // only under the key it proved, within the memory budget: the key in a message's head is public, and
+    // an old signed message can be replayed, so neither proves who is sending.
     const reader = new MessageReader(source, {
       maxBytes: MAX_CLIENT_MESSAGE_BYTES,
       bufferBytes: CONNECTION_BUFFER_BYTES,
       allowLarge: (head, size) => {
         const key = head.length > 32 ? toHex(head.subarray(1, 33)) : "";
-        const ok = info.trusted && head[0] === Kind.peer && this.#handlers.isListed(key) &&
-          size <= MAX_PEER_MESSAGE_BYTES;
+        const ok = info.trusted && head[0] === Kind.peer && key === info.peerKey &&
+          size <= MAX_PEER_MESSAGE_BYTES && this.#reserve(info, key, size);
         // Progress for the operator: a large database can take seconds to arrive.
         if (ok && size >= LARGE_MESSAGE_LOG_BYTES) this.#handlers.receiving(key, size);
         return ok;
@@ -147,7 +223,16 @@ export class Connections {
         if (body === null) break;
         info.spoke = true;
         if (body[0] === Kind.peer) {
-          if (this.#handlers.peer(body)) info.trusted = true;
+          try {
+            this.#handlers.peer(body);
+          } finally {
+            this.#release(info);
+          }
+          continue;
+        }
+        if (body[0] === Kind.hello || body[0] === Kind.auth) {
+          writer.write([encodeResponse(this.#authenticate(info, body[0], body.subarray(1)))])
+            .catch(() => closeQuietly(conn));
           continue;
         }
         if (!CLIENT_KINDS.has(body[0]!)) {
@@ -167,6 +252,7 @@ export class Connections {
         throw err;
       }
     } finally {
+      this.#release(info);
       clearTimeout(idle);
       this.#conns.delete(conn);
       closeQuietly(conn);

@@ -64,9 +64,14 @@ export class Server {
     this.#archiveDir = `${options.dataDir}/archive`;
     this.#clockOffsetMs = options.clockOffsetMs ?? 0;
     this.#listener = listener;
+    const identity = {
+      networkId: options.network.id,
+      publicKey: this.me.key,
+      signer: signerOf(options.keyPair),
+    };
     for (const peer of options.network.servers) {
       if (peer.index !== this.me.index) {
-        this.#links.set(peer.index, new PeerLink(peer, { greeting: () => this.#greeting }));
+        this.#links.set(peer.index, new PeerLink(peer, identity, { greeting: () => this.#greeting }));
       }
     }
     this.#connections = new Connections(listener, {
@@ -82,7 +87,7 @@ export class Server {
         this.#replica.metrics.messagesDropped++;
         this.#log.event("dropped_connection", { remote, reason });
       },
-    }, { intervalMs: options.network.intervalMs });
+    }, { intervalMs: options.network.intervalMs, networkId: options.network.id, me: this.me.key });
   }
 
   /**

@@ -46,6 +46,10 @@ export const Kind = {
   txStatus: 0x13,
   /** Server to the alpha: a transfer received by another server (144 bytes follow). */
   relay: 0x14,
+  /** A connecting server asks for a challenge (nothing follows); the answer carries 32 random bytes. */
+  hello: 0x15,
+  /** A connecting server answers the challenge: its key 32 | its signature 64 (see `authDigest`). */
+  auth: 0x16,
   /** Response to any client request: a MessagePack map follows. */
   response: 0x20,
 } as const;
@@ -225,6 +229,54 @@ export function openPeerMessage(
     return { problem: "signature does not verify", sender };
   }
   return { sender, payload };
+}
+
+/** Bytes of the challenge a server sends in answer to `hello`. */
+export const CHALLENGE_BYTES = 32;
+/** What a server signs to prove its key on a connection: the start of the signed text. */
+export const AUTH_CONTEXT = "coin-peer-auth-v1";
+
+/**
+ * The 32 bytes a connecting server signs to answer a challenge: SHA-256 of `coin-peer-auth-v1` (ASCII) |
+ * network id 32 | the accepting server's key 32 | the challenge 32. Bound to the network, to the server
+ * asked and to a fresh challenge, so no signature seen elsewhere or earlier can be replayed.
+ */
+export function authDigest(networkId: string, listenerKey: Uint8Array, challenge: Uint8Array): Uint8Array {
+  return sha256Of([
+    new TextEncoder().encode(AUTH_CONTEXT),
+    fromHex(networkId, HASH_BYTES)!,
+    listenerKey,
+    challenge,
+  ]);
+}
+
+/** The argument of an `auth` request: key 32 | signature 64. */
+export function encodeAuth(publicKey: Uint8Array, signature: Uint8Array): Uint8Array {
+  const out = new Uint8Array(PUBLIC_KEY_BYTES + SIGNATURE_BYTES);
+  out.set(publicKey);
+  out.set(signature, PUBLIC_KEY_BYTES);
+  return out;
+}
+
+/**
+ * The key an `auth` argument proves for `challenge`, or undefined when it proves nothing: wrong length,
+ * a key not allowed, or a signature that does not verify.
+ */
+export function checkAuth(
+  arg: Uint8Array,
+  context: {
+    networkId: string;
+    listenerKey: Uint8Array;
+    challenge: Uint8Array;
+    isListed: (keyHex: string) => boolean;
+  },
+): string | undefined {
+  if (arg.length !== PUBLIC_KEY_BYTES + SIGNATURE_BYTES) return undefined;
+  const key = arg.subarray(0, PUBLIC_KEY_BYTES);
+  const keyHex = toHex(key);
+  if (!context.isListed(keyHex)) return undefined;
+  const digest = authDigest(context.networkId, context.listenerKey, context.challenge);
+  return verifySignature(key, digest, arg.subarray(PUBLIC_KEY_BYTES)) ? keyHex : undefined;
 }
 
 /** A client request with its fixed-size argument. */
