@@ -56,6 +56,20 @@ export class Rng {
     return items[Math.floor(this.float() * items.length)]!;
   }
 
+  /**
+   * A shuffled copy of `items` (Fisher–Yates). Never `sort(() => rng.float() - 0.5)`: V8 calls such a
+   * comparator a different number of times once the code is optimized, so the draws, and the whole
+   * schedule after them, would differ between two runs of one seed.
+   */
+  shuffle<T>(items: readonly T[]): T[] {
+    const out = [...items];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.int(0, i);
+      [out[i], out[j]] = [out[j]!, out[i]!];
+    }
+    return out;
+  }
+
   /** `n` random bytes. */
   bytes(n: number): Uint8Array {
     const out = new Uint8Array(n);

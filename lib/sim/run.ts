@@ -45,10 +45,15 @@ export function configFor(
     intervalMs: number;
   },
 ): SimConfig {
+  // Every value is drawn whether or not an option overrides it, so that the replay line (which names
+  // every value) draws the same schedule as the run it came from.
   const rng = new Rng(seed ^ 0x5eed);
-  const servers = options.servers ?? rng.int(3, 5);
+  const drawnServers = rng.int(3, 5);
+  const drawnLiar = rng.chance(0.5);
+  const drawnWait = rng.chance(0.5);
+  const servers = options.servers ?? drawnServers;
   const liarKinds = [...options.faults].some((f) => !isWorldFault(f));
-  const liars = options.liars ?? (liarKinds && rng.chance(0.5) ? 1 : 0);
+  const liars = options.liars ?? (liarKinds && drawnLiar ? 1 : 0);
   return {
     seed,
     frames: options.frames,
@@ -60,7 +65,7 @@ export function configFor(
     blackoutMs: Math.floor(options.intervalMs / 10),
     calmFrames: Math.min(30, Math.max(10, Math.floor(options.frames / 5))),
     clients: 4,
-    waitForQuorum: rng.chance(0.5),
+    waitForQuorum: drawnWait,
   };
 }
 

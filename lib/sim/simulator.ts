@@ -285,10 +285,12 @@ export class Simulation {
         epoch: 0,
         paused: false,
         deferred: [],
+        // Within the bound: up to half the skew peers.json allows either way (two servers then differ by
+        // at most the skew). Beyond it: one server one to three skews off.
         clockOffsetMs: clockBeyond
-          ? worldRng.pick([-1, 1]) * worldRng.int(config.intervalMs, 3 * config.intervalMs)
+          ? worldRng.pick([-1, 1]) * worldRng.int(config.skewMs, 3 * config.skewMs)
           : faults.has("clock")
-          ? worldRng.int(-config.intervalMs / 10, config.intervalMs / 10)
+          ? worldRng.int(-config.skewMs / 2, config.skewMs / 2)
           : 0,
         clockDrift: faults.has("clock") ? (worldRng.float() - 0.5) * 2e-4 : 0,
         requests: new Map(),
@@ -720,7 +722,7 @@ export class Simulation {
     if (f.has("partition")) {
       draw(15, (t) => {
         const size = rng.int(1, this.config.servers - 1);
-        const group = [...this.nodes].sort(() => rng.float() - 0.5).slice(0, size).map((n) => n.index).sort();
+        const group = rng.shuffle(this.nodes).slice(0, size).map((n) => n.index).sort((a, b) => a - b);
         this.at(t, "partition", () => this.partition(group, true));
         this.at(Math.min(t + rng.int(I / 2, 8 * I), chaosEnd), "heal", () => this.partition(group, false));
       });
