@@ -492,6 +492,10 @@ export class Replica {
       }
       this.#state = this.#committed.state;
       this.#stateFrame = this.#committed.frame;
+      // What was applied after the agreed state is undone with it: its transfers are neither committed
+      // nor duplicates now, so a status query must not say "committed" and a retry must be taken.
+      const agreed = this.#committed.frame;
+      this.#txIndex.forget((e) => e.frame > agreed && e.fromCatchup !== true);
       this.#inSync = false;
       const starting = !this.#everAgreed && f < this.#startFrame + STARTUP_GRACE_FRAMES;
       if (this.#missed >= MAX_MISSED_FRAMES && !starting) {
