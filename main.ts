@@ -40,7 +40,18 @@ function findCommand(name: string) {
   );
 }
 
-/** Runs coin with `args`; returns the exit status. Never calls Deno.exit itself. */
+/**
+ * True when errors carry their detail: `--verbose` anywhere in `args`, or COIN_DEBUG=1 in `env`.
+ * The process passes Deno.args and Deno.env; in-process tests pass their own.
+ */
+export function isVerbose(args: readonly string[], env: { get(name: string): string | undefined }): boolean {
+  return args.includes("--verbose") || env.get("COIN_DEBUG") === "1";
+}
+
+/**
+ * Runs coin with `args`, writing through `io`; returns the exit status. Never calls Deno.exit itself,
+ * so tests call it in-process with an io of their own (see runCoin in tests/_helpers.ts).
+ */
 export async function main(args: string[], io: Io): Promise<number> {
   try {
     // `--verbose` is read by the process (see below) wherever it is; before the command it is skipped
@@ -97,7 +108,7 @@ if (import.meta.main) {
   }
   const encoder = new TextEncoder();
   const colour = Deno.stderr.isTerminal() && Deno.env.get("NO_COLOR") === undefined;
-  const verbose = Deno.args.includes("--verbose") || Deno.env.get("COIN_DEBUG") === "1";
+  const verbose = isVerbose(Deno.args, Deno.env);
   const io: Io = {
     out: (line) => Deno.stdout.writeSync(encoder.encode(line + "\n")),
     err: (line) => {

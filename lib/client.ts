@@ -87,10 +87,13 @@ export class ServerConnection {
       while (true) {
         const body = await reader.next();
         if (body === null) throw new ProtocolError("server closed the connection");
-        const next = this.#pending.shift();
-        if (next === undefined) throw new ProtocolError("server sent an unrequested response");
+        if (this.#pending.length === 0) throw new ProtocolError("server sent an unrequested response");
+        // Decoded while the request still waits in the queue: a reply that is not a response then fails
+        // that request too (in #fail), instead of leaving it waiting forever.
+        const response = decodeResponse(body);
+        const next = this.#pending.shift()!;
         clearTimeout(next.timer);
-        next.resolve(decodeResponse(body));
+        next.resolve(response);
       }
     } catch (err) {
       this.#fail(err instanceof Error ? err : new Error(String(err)));

@@ -4,6 +4,9 @@
 import assert from "node:assert/strict";
 import { type KeyPair, keyPairFromSeed } from "../lib/keys.ts";
 import { decodeTx, signTx, type Tx } from "../lib/tx.ts";
+import { encodeResponse, MAX_CLIENT_MESSAGE_BYTES, MessageReader } from "../lib/wire.ts";
+import type { Io } from "../lib/cli/_command.ts";
+import { isVerbose, main } from "../main.ts";
 
 /** A temporary directory removed with everything in it when the `await using` scope ends. */
 export interface TempDir extends AsyncDisposable {
@@ -98,9 +101,9 @@ function checkError(caught: unknown, errorClass: ErrorClass, pattern: RegExp): E
   return caught;
 }
 
-// --- Command-line helpers: run `coin` as a real process (tests/cli/).
+// --- Command-line helpers: run `coin` in this process (runCoin) or as a real process (runCoinProcess).
 
-/** What a `coin` process printed and how it exited. */
+/** What a `coin` run printed and how it exited. */
 export interface CoinRun {
   readonly code: number;
   readonly stdout: string;
@@ -113,11 +116,49 @@ export function repoPath(relative: string): string {
 }
 
 /**
+ * Runs `coin ...args` in this process through main.ts's `main()` and returns its exit status and output,
+ * as a `coin` process with piped output would print them: no colour, no progress line (standard error is
+ * not a terminal), `stdin` as standard input (default: empty), `env` as the only environment variables it
+ * sees (COIN_DEBUG), and a bug's stack on stderr with status 1. Relative paths resolve against this test
+ * process's cwd, which must not change: pass absolute paths, or use runCoinProcess when the cwd matters.
+ */
+export async function runCoin(
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<CoinRun> {
+  let stdout = "";
+  let stderr = "";
+  const env = options.env ?? {};
+  const io: Io = {
+    out: (line) => {
+      stdout += line + "\n";
+    },
+    err: (line) => {
+      stderr += line + "\n";
+    },
+    readStdin: () => Promise.resolve(options.stdin ?? ""),
+    errIsTerminal: false,
+    signal: options.signal ?? new AbortController().signal,
+    verbose: isVerbose(args, { get: (name) => env[name] }),
+  };
+  let code: number;
+  try {
+    code = await main(args, io);
+  } catch (err) {
+    // What the runtime does with the uncaught error of a real process.
+    stderr += `error: Uncaught ${err instanceof Error ? err.stack : String(err)}\n`;
+    code = 1;
+  }
+  return { code, stdout, stderr };
+}
+
+/**
  * Runs `deno run -A main.ts ...args` as a child process in `cwd` (default: the current directory),
  * with `stdin` as its standard input (default: none) and NO_COLOR set, and returns its exit status and
  * output. The repository's deno.json is named explicitly, so the cwd can be any temporary directory.
+ * For what needs a real process: a cwd of its own, the process's own handling of its environment.
  */
-export async function runCoin(
+export async function runCoinProcess(
   args: string[],
   options: { cwd?: string; stdin?: string; env?: Record<string, string> } = {},
 ): Promise<CoinRun> {
@@ -173,4 +214,102 @@ export function assertOneLineError(
   assert.match(lines[0]!, /^coin: /, context);
   assert.match(lines[0]!, pattern, context);
   assert.doesNotMatch(run.stderr, /^\s*at /m, context);
+}
+
+// --- A stand-in for a coin server: the client side of the wire (tests/client_test.ts, tests/cli/).
+
+/**
+ * What a fake server does with one request: answer with a response map; write raw bytes (each chunk a
+ * write of its own), then close the connection when `close` is set; close it without answering; or stay
+ * silent.
+ */
+export type FakeReply =
+  | Record<string, unknown>
+  | { raw: Uint8Array[]; close?: boolean }
+  | "close"
+  | undefined;
+
+/** A fake server listening on 127.0.0.1; closes its listener and every connection when disposed. */
+export interface FakeServer extends AsyncDisposable {
+  readonly port: number;
+  /** Every request body received (kind byte first), in order, over all connections. */
+  readonly requests: Uint8Array[];
+  /** Connections accepted so far. */
+  readonly accepted: number;
+}
+
+/** A port on 127.0.0.1 that nothing listens on (bound on port 0, read back, released). */
+export function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/**
+ * Listens on 127.0.0.1 port 0 and reads length-prefixed client requests (lib/wire.ts); `reply` is called
+ * with each request body and its index in `requests`. Use it as `await using server = startFakeServer(...)`.
+ */
+export function startFakeServer(
+  reply: (body: Uint8Array, index: number) => FakeReply | Promise<FakeReply>,
+): FakeServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const requests: Uint8Array[] = [];
+  const open = new Set<Deno.Conn>();
+  const handlers: Promise<void>[] = [];
+  let accepted = 0;
+  const close = (conn: Deno.Conn) => {
+    if (!open.delete(conn)) return;
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+  };
+  const handle = async (conn: Deno.Conn) => {
+    const reader = new MessageReader(conn, { maxBytes: MAX_CLIENT_MESSAGE_BYTES });
+    try {
+      while (true) {
+        const body = await reader.next();
+        if (body === null) return;
+        requests.push(body);
+        const answer = await reply(body, requests.length - 1);
+        if (answer === "close") return;
+        if (answer === undefined) continue;
+        const chunks = "raw" in answer ? answer.raw as Uint8Array[] : [encodeResponse(answer)];
+        for (const chunk of chunks) {
+          for (let off = 0; off < chunk.length;) off += await conn.write(chunk.subarray(off));
+        }
+        if ("raw" in answer && answer.close === true) return;
+      }
+    } catch {
+      // The client went away, or the server is being disposed.
+    } finally {
+      close(conn);
+    }
+  };
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        accepted++;
+        open.add(conn);
+        handlers.push(handle(conn));
+      }
+    } catch {
+      // the listener was closed
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    requests,
+    get accepted() {
+      return accepted;
+    },
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await accepting;
+      for (const conn of [...open]) close(conn);
+      await Promise.all(handlers);
+    },
+  };
 }

@@ -4,7 +4,14 @@
 import assert from "node:assert/strict";
 import { writeArchiveEntry } from "../../lib/archive.ts";
 import { Ledger } from "../../lib/ledger.ts";
-import { assertOneLineError, linesOf, makeTempDir, runCoin, type TempDir } from "../_helpers.ts";
+import {
+  assertOneLineError,
+  linesOf,
+  makeTempDir,
+  runCoin,
+  runCoinProcess,
+  type TempDir,
+} from "../_helpers.ts";
 
 const A = "11".repeat(32);
 const B = "22".repeat(32);
@@ -39,7 +46,8 @@ Deno.test("coin archive ls lists entries newest first, as text and as JSON", asy
   const [text, json, defaultDir] = await Promise.all([
     runCoin(["archive", "ls", "--dir", archive]),
     runCoin(["archive", "ls", "--dir", archive, "--json"]),
-    runCoin(["archive", "ls", "--json"], { cwd: dir.path }),
+    // The default ./archive is relative to the cwd: a process of its own in `dir`.
+    runCoinProcess(["archive", "ls", "--json"], { cwd: dir.path }),
   ]);
   assert.equal(text.code, 0, text.stderr);
   assert.equal(text.stderr, "");
@@ -213,6 +221,12 @@ Deno.test("coin archive refuses a missing or wrong --dir and bad usage with one 
     [["ls", "extra"], 2, /^coin: Unexpected argument "extra" for "coin archive ls"$/],
     [["ls", "--dri", "x"], 2, /^coin: Unknown flag --dri for "coin archive"; did you mean --dir\?/],
   ];
-  const runs = await Promise.all(cases.map(([args]) => runCoin(["archive", ...args], { cwd: dir.path })));
+  // The refused directories (exit 1) are relative to the cwd, and quoted as given: each runs as a process
+  // of its own in `dir`. The usage errors (exit 2) touch no file and run in this process.
+  const runs = await Promise.all(
+    cases.map(([args, code]) =>
+      code === 1 ? runCoinProcess(["archive", ...args], { cwd: dir.path }) : runCoin(["archive", ...args])
+    ),
+  );
   runs.forEach((run, i) => assertOneLineError(run, cases[i]![1], cases[i]![2]));
 });

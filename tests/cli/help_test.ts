@@ -5,15 +5,9 @@ import assert from "node:assert/strict";
 import { COMMANDS } from "../../lib/cli/commands.ts";
 import { assertOneLineError, type CoinRun, linesOf, repoPath, runCoin } from "../_helpers.ts";
 
-/** Runs `coin` once per argument list, at most `limit` at a time (two CPUs are enough for the suite). */
-async function runAll(argLists: string[][], limit = 6): Promise<CoinRun[]> {
-  const runs: CoinRun[] = new Array(argLists.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < argLists.length; i = next++) runs[i] = await runCoin(argLists[i]!);
-  };
-  await Promise.all(Array.from({ length: limit }, worker));
-  return runs;
+/** Runs `coin` in this process once per argument list. */
+async function runAll(argLists: string[][]): Promise<CoinRun[]> {
+  return await Promise.all(argLists.map((args) => runCoin(args)));
 }
 
 function assertHelpOf(run: CoinRun, command: (typeof COMMANDS)[number], how: string): void {

@@ -1,8 +1,10 @@
 // `coin keygen`: a 0600 key file, the public key as the last stdout line, no silent overwrite.
+// Most runs are processes of their own in a temporary directory: the file names (and coin.key, the
+// default) are relative to the cwd, and the messages quote them as given.
 
 import assert from "node:assert/strict";
 import { readKeyFile } from "../../lib/keys.ts";
-import { assertOneLineError, linesOf, makeTempDir, runCoin } from "../_helpers.ts";
+import { assertOneLineError, linesOf, makeTempDir, runCoin, runCoinProcess } from "../_helpers.ts";
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -13,8 +15,8 @@ async function modeOf(path: string): Promise<number> {
 Deno.test("coin keygen writes a mode 0600 key file and prints its public key as the last line", async () => {
   await using dir = await makeTempDir();
   const [named, defaulted] = await Promise.all([
-    runCoin(["keygen", "--out", "alice.key"], { cwd: dir.path }),
-    runCoin(["keygen"], { cwd: dir.path }),
+    runCoinProcess(["keygen", "--out", "alice.key"], { cwd: dir.path }),
+    runCoinProcess(["keygen"], { cwd: dir.path }),
   ]);
   for (const [run, file] of [[named, "alice.key"], [defaulted, "coin.key"]] as const) {
     assert.equal(run.code, 0, run.stderr);
@@ -32,11 +34,12 @@ Deno.test("coin keygen writes a mode 0600 key file and prints its public key as 
 
 Deno.test("coin keygen refuses to replace a key file without --force and replaces it with --force", async () => {
   await using dir = await makeTempDir();
-  const first = await runCoin(["keygen", "--out", "alice.key"], { cwd: dir.path });
+  // Only the refusal quotes the file name as given: the other two run in this process.
+  const first = await runCoin(["keygen", "--out", `${dir.path}/alice.key`]);
   assert.equal(first.code, 0, first.stderr);
   const before = await Deno.readTextFile(`${dir.path}/alice.key`);
 
-  const refused = await runCoin(["keygen", "--out", "alice.key"], { cwd: dir.path });
+  const refused = await runCoinProcess(["keygen", "--out", "alice.key"], { cwd: dir.path });
   assertOneLineError(
     refused,
     1,
@@ -44,7 +47,7 @@ Deno.test("coin keygen refuses to replace a key file without --force and replace
   );
   assert.equal(await Deno.readTextFile(`${dir.path}/alice.key`), before, "the old key is untouched");
 
-  const forced = await runCoin(["keygen", "--out", "alice.key", "--force"], { cwd: dir.path });
+  const forced = await runCoin(["keygen", "--out", `${dir.path}/alice.key`, "--force"]);
   assert.equal(forced.code, 0, forced.stderr);
   const publicHex = linesOf(forced.stdout).at(-1)!;
   assert.match(publicHex, HEX64);
@@ -63,11 +66,11 @@ Deno.test("coin keygen refuses paths it cannot write with one line, never a stac
   await Deno.mkdir(`${dir.path}/keys`);
   await Deno.writeTextFile(`${dir.path}/plain`, "not a directory\n");
   const [directory, directoryForced, underFile, noDir, empty] = await Promise.all([
-    runCoin(["keygen", "--out", "keys"], { cwd: dir.path }),
-    runCoin(["keygen", "--out", "keys", "--force"], { cwd: dir.path }),
-    runCoin(["keygen", "--out", "plain/alice.key"], { cwd: dir.path }),
-    runCoin(["keygen", "--out", "missing/alice.key"], { cwd: dir.path }),
-    runCoin(["keygen", "--out="], { cwd: dir.path }),
+    runCoinProcess(["keygen", "--out", "keys"], { cwd: dir.path }),
+    runCoinProcess(["keygen", "--out", "keys", "--force"], { cwd: dir.path }),
+    runCoinProcess(["keygen", "--out", "plain/alice.key"], { cwd: dir.path }),
+    runCoinProcess(["keygen", "--out", "missing/alice.key"], { cwd: dir.path }),
+    runCoin(["keygen", "--out="]),
   ]);
   assertOneLineError(directory, 1, /Cannot write "keys": it is a directory/);
   assertOneLineError(directoryForced, 1, /Cannot write "keys": it is a directory/);
@@ -80,8 +83,8 @@ Deno.test("coin keygen refuses paths it cannot write with one line, never a stac
 Deno.test("coin keygen: an unknown flag is a usage error with a suggestion", async () => {
   await using dir = await makeTempDir();
   const [typo, positional] = await Promise.all([
-    runCoin(["keygen", "--fource"], { cwd: dir.path }),
-    runCoin(["keygen", "alice.key"], { cwd: dir.path }),
+    runCoinProcess(["keygen", "--fource"], { cwd: dir.path }),
+    runCoinProcess(["keygen", "alice.key"], { cwd: dir.path }),
   ]);
   assertOneLineError(typo, 2, /Unknown flag --fource for "coin keygen"; did you mean --force\?/);
   assertOneLineError(positional, 2, /Unexpected argument "alice\.key" for "coin keygen"/);

@@ -1,4 +1,5 @@
-// `coin` itself: top-level help, help for a command (three ways), --version, unknown commands and options.
+// `coin` itself: top-level help, help for a command (three ways), --version, unknown commands and options,
+// and the process around main(): what the in-process runs of tests/cli/ stand for.
 
 import assert from "node:assert/strict";
 import { archive } from "../../lib/cli/archive.ts";
@@ -7,7 +8,15 @@ import { keygen } from "../../lib/cli/keygen.ts";
 import { pubkey } from "../../lib/cli/pubkey.ts";
 import { sign } from "../../lib/cli/sign.ts";
 import { tx } from "../../lib/cli/tx.ts";
-import { assertOneLineError, type CoinRun, repoPath, runCoin } from "../_helpers.ts";
+import {
+  assertOneLineError,
+  type CoinRun,
+  linesOf,
+  makeTempDir,
+  repoPath,
+  runCoin,
+  runCoinProcess,
+} from "../_helpers.ts";
 
 function assertHelp(run: CoinRun, expected: string | RegExp): void {
   const context = `exit ${run.code}\nstderr: ${run.stderr}`;
@@ -69,4 +78,31 @@ Deno.test("a flag of one command is an error on another", async () => {
     2,
     /Unknown flag --amount for "coin pubkey"/,
   );
+});
+
+Deno.test("a coin process prints and exits as runCoin reports, and reads COIN_DEBUG from its environment", async () => {
+  await using dir = await makeTempDir();
+  const cases: [string[], Record<string, string>][] = [
+    [["--version"], {}],
+    [["frobnicate"], {}],
+    [["pubkey", "--key", `${dir.path}/missing.key`], {}],
+    [["pubkey", "--key", `${dir.path}/missing.key`], { COIN_DEBUG: "1" }],
+  ];
+  const [processes, inProcess] = await Promise.all([
+    Promise.all(cases.map(([args, env]) => runCoinProcess(args, { env }))),
+    Promise.all(cases.map(([args, env]) => runCoin(args, { env }))),
+  ]);
+  for (const [i, run] of processes.entries()) {
+    const context = `coin ${cases[i]![0].join(" ")}\nexit ${run.code}\n${run.stdout}\n${run.stderr}`;
+    if (i < 3) assert.deepEqual(run, inProcess[i], context);
+  }
+  assert.equal(processes[0]!.code, 0);
+  assertOneLineError(processes[1]!, 2, /^coin: Unknown command "frobnicate"/);
+  assertOneLineError(processes[2]!, 1, /^coin: Cannot read key file ".*missing\.key": it does not exist$/);
+  // With COIN_DEBUG=1 the same first line, then the detail (its stack differs in and out of process).
+  const debug = processes[3]!;
+  assert.equal(debug.code, 1, debug.stderr);
+  assert.equal(linesOf(debug.stderr)[0], linesOf(processes[2]!.stderr)[0]);
+  assert.equal(linesOf(inProcess[3]!.stderr)[0], linesOf(processes[2]!.stderr)[0]);
+  for (const run of [debug, inProcess[3]!]) assert.match(run.stderr, /^\s+at /m, run.stderr);
 });

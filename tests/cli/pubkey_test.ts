@@ -2,14 +2,15 @@
 
 import assert from "node:assert/strict";
 import { writeKeyFile } from "../../lib/keys.ts";
-import { assertOneLineError, makeKeyPair, makeTempDir, runCoin } from "../_helpers.ts";
+import { assertOneLineError, makeKeyPair, makeTempDir, runCoin, runCoinProcess } from "../_helpers.ts";
 
 Deno.test("coin pubkey prints the public key of a key file", async () => {
   await using dir = await makeTempDir();
   const alice = await makeKeyPair(1);
   await writeKeyFile(`${dir.path}/alice.key`, alice);
   const [relative, absolute] = await Promise.all([
-    runCoin(["pubkey", "--key", "alice.key"], { cwd: dir.path }),
+    // A relative --key resolves against the cwd: a process of its own in `dir`.
+    runCoinProcess(["pubkey", "--key", "alice.key"], { cwd: dir.path }),
     runCoin(["pubkey", `--key=${dir.path}/alice.key`]),
   ]);
   for (const run of [relative, absolute]) {
@@ -38,20 +39,38 @@ Deno.test("coin pubkey refuses missing, unreadable and malformed key files with 
     JSON.stringify({ kind: "coin-ed25519-key", version: 1, public: "", seed: "0101" }),
   );
   await Deno.mkdir(`${dir.path}/dir.key`);
-  const cases: [string[], number, RegExp][] = [
+  // Where a refusal quotes the file name as given, the name is relative and the run is a process of its
+  // own in `dir` ("in dir"); the other runs name the file by its absolute path and run in this process.
+  const at = (name: string) => `${dir.path}/${name}`;
+  const cases: [string[], number, RegExp, "in dir"?][] = [
     [["pubkey"], 2, /^coin: Missing --key for "coin pubkey"/],
-    [["pubkey", "--key", "nothere.key"], 1, /Cannot read key file "nothere\.key": it does not exist$/],
+    [
+      ["pubkey", "--key", "nothere.key"],
+      1,
+      /Cannot read key file "nothere\.key": it does not exist$/,
+      "in dir",
+    ],
     [
       ["pubkey", "--key", "open.key"],
       1,
       /other users can access it \(mode 0644\); run chmod 600 "open\.key"$/,
+      "in dir",
     ],
-    [["pubkey", "--key", "broken.key"], 1, /Cannot read key file "broken\.key": it is not valid JSON$/],
-    [["pubkey", "--key", "other.key"], 1, /it is not a coin key file$/],
-    [["pubkey", "--key", "mismatch.key"], 1, /"public" does not match its seed$/],
-    [["pubkey", "--key", "short.key"], 1, /"seed" is not 64 hex digits$/],
-    [["pubkey", "--key", "dir.key"], 1, /it is not a file$/],
+    [
+      ["pubkey", "--key", "broken.key"],
+      1,
+      /Cannot read key file "broken\.key": it is not valid JSON$/,
+      "in dir",
+    ],
+    [["pubkey", "--key", at("other.key")], 1, /it is not a coin key file$/],
+    [["pubkey", "--key", at("mismatch.key")], 1, /"public" does not match its seed$/],
+    [["pubkey", "--key", at("short.key")], 1, /"seed" is not 64 hex digits$/],
+    [["pubkey", "--key", at("dir.key")], 1, /it is not a file$/],
   ];
-  const runs = await Promise.all(cases.map(([args]) => runCoin(args, { cwd: dir.path })));
+  const runs = await Promise.all(
+    cases.map(([args, , , where]) =>
+      where === "in dir" ? runCoinProcess(args, { cwd: dir.path }) : runCoin(args)
+    ),
+  );
   runs.forEach((run, i) => assertOneLineError(run, cases[i]![1], cases[i]![2]));
 });

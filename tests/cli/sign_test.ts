@@ -5,25 +5,33 @@ import assert from "node:assert/strict";
 import { toHex } from "../../lib/_bytes.ts";
 import { writeKeyFile } from "../../lib/keys.ts";
 import { decodeTxHex, signTx, verifyTx } from "../../lib/tx.ts";
-import { assertOneLineError, makeKeyPair, makeTempDir, runCoin, type TempDir } from "../_helpers.ts";
+import {
+  assertOneLineError,
+  makeKeyPair,
+  makeTempDir,
+  runCoin,
+  runCoinProcess,
+  type TempDir,
+} from "../_helpers.ts";
 
 const T0 = 1_700_000_000_000;
 
-/** A directory with alice's key (seed 0x01) as alice.key; bob (seed 0x02) is the payee. */
-async function setUp(): Promise<{ dir: TempDir; bob: string; alice: string }> {
+/**
+ * A directory with alice's key (seed 0x01) as alice.key, and its absolute path `key` for the runs in this
+ * process; bob (seed 0x02) is the payee.
+ */
+async function setUp(): Promise<{ dir: TempDir; key: string; bob: string; alice: string }> {
   const dir = await makeTempDir();
   const alice = await makeKeyPair(1);
-  await writeKeyFile(`${dir.path}/alice.key`, alice);
-  return { dir, alice: alice.publicHex, bob: (await makeKeyPair(2)).publicHex };
+  const key = `${dir.path}/alice.key`;
+  await writeKeyFile(key, alice);
+  return { dir, key, alice: alice.publicHex, bob: (await makeKeyPair(2)).publicHex };
 }
 
 Deno.test("coin sign prints the 288 hex digits of the signed transfer, which tx show accepts", async () => {
-  const { dir, bob } = await setUp();
+  const { dir, key, bob } = await setUp();
   await using _ = dir;
-  const run = await runCoin(
-    ["sign", "--key", "alice.key", "--to", bob, "--amount", "25", "--timestamp", String(T0)],
-    { cwd: dir.path },
-  );
+  const run = await runCoin(["sign", "--key", key, "--to", bob, "--amount", "25", "--timestamp", String(T0)]);
   assert.equal(run.code, 0, run.stderr);
   assert.equal(run.stderr, "");
   assert.match(run.stdout, /^[0-9a-f]{288}\n$/);
@@ -46,12 +54,10 @@ Deno.test("coin sign prints the 288 hex digits of the signed transfer, which tx 
 });
 
 Deno.test("coin sign timestamps with the current time by default and accepts the largest amount", async () => {
-  const { dir, bob, alice } = await setUp();
+  const { dir, key, bob, alice } = await setUp();
   await using _ = dir;
   const before = Date.now();
-  const run = await runCoin(["sign", "--key", "alice.key", "--to", bob, "--amount", "9007199254740991"], {
-    cwd: dir.path,
-  });
+  const run = await runCoin(["sign", "--key", key, "--to", bob, "--amount", "9007199254740991"]);
   const after = Date.now();
   assert.equal(run.code, 0, run.stderr);
   const tx = decodeTxHex(run.stdout)!;
@@ -66,9 +72,9 @@ Deno.test("coin sign timestamps with the current time by default and accepts the
 });
 
 Deno.test("coin sign refuses bad amounts with one line: exit 2 for syntax, exit 1 for the transfer rules", async () => {
-  const { dir, bob } = await setUp();
+  const { dir, key, bob } = await setUp();
   await using _ = dir;
-  const base = ["sign", "--key", "alice.key", "--to", bob];
+  const base = ["sign", "--key", key, "--to", bob];
   const cases: [string[], number, RegExp][] = [
     [["--amount", "0"], 1, /^coin: Refused: amount_must_be_positive: the amount must be at least 1$/],
     [["--amount=-5"], 1, /^coin: Refused: amount_must_be_positive: /],
@@ -85,7 +91,7 @@ Deno.test("coin sign refuses bad amounts with one line: exit 2 for syntax, exit 
     [["--amount", ""], 2, /^coin: Missing --amount for "coin sign"/],
     [[], 2, /^coin: Missing --amount for "coin sign"/],
   ];
-  const runs = await Promise.all(cases.map(([args]) => runCoin([...base, ...args], { cwd: dir.path })));
+  const runs = await Promise.all(cases.map(([args]) => runCoin([...base, ...args])));
   runs.forEach((run, i) => assertOneLineError(run, cases[i]![1], cases[i]![2]));
 });
 
@@ -97,7 +103,8 @@ Deno.test("coin sign refuses a missing, malformed or world-readable key file wit
   await Deno.chmod(`${dir.path}/open.key`, 0o604);
   const args = (key: string) => ["sign", "--key", key, "--to", bob, "--amount", "5"];
   const [missing, broken, open] = await Promise.all(
-    ["nothere.key", "broken.key", "open.key"].map((key) => runCoin(args(key), { cwd: dir.path })),
+    // The refusals quote the key file name as given, relative to the cwd: processes of their own in `dir`.
+    ["nothere.key", "broken.key", "open.key"].map((key) => runCoinProcess(args(key), { cwd: dir.path })),
   );
   assertOneLineError(missing!, 1, /^coin: Cannot read key file "nothere\.key": it does not exist$/);
   assertOneLineError(broken!, 1, /^coin: Cannot read key file "broken\.key": it is not valid JSON$/);
@@ -109,7 +116,7 @@ Deno.test("coin sign refuses a missing, malformed or world-readable key file wit
 });
 
 Deno.test("coin sign refuses a bad --to, a payment to oneself, unknown flags and missing flags", async () => {
-  const { dir, bob, alice } = await setUp();
+  const { dir, key, bob, alice } = await setUp();
   await using _ = dir;
   const cases: [string[], number, RegExp][] = [
     [
@@ -141,9 +148,9 @@ Deno.test("coin sign refuses a bad --to, a payment to oneself, unknown flags and
     [["--to", bob, "--amount", "5", "extra"], 2, /Unexpected argument "extra" for "coin sign"/],
   ];
   const runs = await Promise.all(
-    cases.map(([args]) => runCoin(["sign", "--key", "alice.key", ...args], { cwd: dir.path })),
+    cases.map(([args]) => runCoin(["sign", "--key", key, ...args])),
   );
   runs.forEach((run, i) => assertOneLineError(run, cases[i]![1], cases[i]![2]));
-  const noKey = await runCoin(["sign", "--to", bob, "--amount", "5"], { cwd: dir.path });
+  const noKey = await runCoin(["sign", "--to", bob, "--amount", "5"]);
   assertOneLineError(noKey, 2, /^coin: Missing --key for "coin sign"/);
 });

@@ -2,6 +2,7 @@
 // processes started and stopped like an operator would, with their logs kept for assertions.
 
 import { generateKeyPair, type KeyPair, writeKeyFile } from "../../lib/keys.ts";
+import { runCoin } from "../_helpers.ts";
 
 export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -238,7 +239,9 @@ export class TestNetwork {
     amount: number | string,
     options: { from?: number; to?: string; wait?: boolean } = {},
   ): Promise<CoinResult> {
-    return this.coin([
+    // In-process: the client needs no process of its own (the servers are real ones), and a process per
+    // call cost the suite seconds of CPU on a two-core machine.
+    return runCoin([
       "send",
       "--peers",
       this.peersFile,
@@ -254,7 +257,7 @@ export class TestNetwork {
 
   /** `coin status --json` rows. */
   async status(): Promise<Record<string, unknown>[]> {
-    const r = await this.coin(["status", "--peers", this.peersFile, "--json"]);
+    const r = await runCoin(["status", "--peers", this.peersFile, "--json"]);
     return JSON.parse(r.stdout || "[]");
   }
 

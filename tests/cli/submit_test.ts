@@ -1,0 +1,276 @@
+// lib/cli/_submit.ts against fake servers on 127.0.0.1: submitting a transfer (the fallback, the retries
+// of a retryable refusal within the transfer's window, a duplicate that means an earlier attempt got
+// through), following it to its outcome, and what `coin send` and `coin submit` print.
+
+import assert from "node:assert/strict";
+import { toHex } from "../../lib/_bytes.ts";
+import type { Io } from "../../lib/cli/_command.ts";
+import {
+  RETRY_PAUSE_MS,
+  RETRYABLE_CODES,
+  submitAndReport,
+  submitTx,
+  waitForOutcome,
+} from "../../lib/cli/_submit.ts";
+import { CoinError } from "../../lib/errors.ts";
+import type { Timing } from "../../lib/frames.ts";
+import type { Tx } from "../../lib/tx.ts";
+import { Kind } from "../../lib/wire.ts";
+import {
+  assertRejectsError,
+  closedPort,
+  type FakeReply,
+  makeKeyPair,
+  signTransfer,
+  startFakeServer,
+} from "../_helpers.ts";
+
+const HOST = "127.0.0.1";
+/** Short frames, so waitForOutcome polls every 100 ms. */
+const TIMING: Timing = { intervalMs: 400, skewMs: 5_000, blackoutMs: 40, servers: 2 };
+const T0 = 1_700_000_000_000;
+
+/** An io that keeps what is written; `signal` aborts it. */
+function captureIo(signal = new AbortController().signal): Io & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return {
+    stdout,
+    stderr,
+    out: (line) => void stdout.push(line),
+    err: (line) => void stderr.push(line),
+    readStdin: () => Promise.resolve(""),
+    errIsTerminal: false,
+    signal,
+    verbose: false,
+  };
+}
+
+/** A transfer from seed 1 to seed 2 with timestamp `timestampMs` (default: now). */
+async function transfer(timestampMs = Date.now()): Promise<Tx> {
+  return await signTransfer(await makeKeyPair(1), await makeKeyPair(2), { amount: 5, timestampMs });
+}
+
+/** A fake server whose n-th request gets `replies[n]` (the last one after that). */
+function scripted(...replies: FakeReply[]) {
+  return startFakeServer((_, index) => replies[Math.min(index, replies.length - 1)]);
+}
+
+function refusal(code: string): Record<string, unknown> {
+  return { ok: false, code, reason: `reason of ${code}`, server: "s1" };
+}
+
+function target(name: string, port: number) {
+  return { name, host: HOST, port };
+}
+
+Deno.test("submitTx() sends the transfer's 144 bytes and returns the acceptance", async () => {
+  const tx = await transfer();
+  await using server = scripted({ ok: true, id: tx.id, frame: 9, server: "s1" });
+  const accepted = await submitTx([target("s1", server.port)], tx, TIMING, captureIo());
+  assert.deepEqual(accepted, { ok: true, id: tx.id, frame: 9, server: "s1" });
+  assert.deepEqual(server.requests, [Uint8Array.of(Kind.submit, ...tx.bytes)]);
+});
+
+Deno.test("submitTx() refuses for good at once: CoinError with the server's code and reason", async () => {
+  const tx = await transfer();
+  await using server = scripted(refusal("insufficient_funds"));
+  const err = await assertRejectsError(
+    () => submitTx([target("s1", server.port)], tx, TIMING, captureIo()),
+    CoinError,
+    /^Refused: insufficient_funds: reason of insufficient_funds$/,
+  );
+  assert.equal((err as CoinError).code, "insufficient_funds");
+  assert.equal(server.requests.length, 1, "not retried");
+});
+
+Deno.test("submitTx() retries a retryable refusal after a pause until the transfer is accepted", async () => {
+  assert.deepEqual([...RETRYABLE_CODES].sort(), ["alpha_unreachable", "frame_full", "not_alpha"]);
+  const tx = await transfer();
+  await using server = scripted(refusal("not_alpha"), refusal("frame_full"), { ok: true, frame: 3 });
+  const started = Date.now();
+  const accepted = await submitTx([target("s1", server.port)], tx, TIMING, captureIo());
+  assert.deepEqual(accepted, { ok: true, frame: 3 });
+  assert.equal(server.requests.length, 3);
+  assert.ok(Date.now() - started >= 2 * RETRY_PAUSE_MS - 10, `paused twice: ${Date.now() - started} ms`);
+});
+
+Deno.test("submitTx() stops retrying once the transfer's window closes or the signal aborts", async () => {
+  await using server = scripted(refusal("frame_full"));
+  const servers = [target("s1", server.port)];
+  // Past its timestamp + the network's skew (5 s without timing), a retry could not be accepted.
+  const old = await transfer(Date.now() - 5_100);
+  await assertRejectsError(
+    () => submitTx(servers, old, undefined, captureIo()),
+    CoinError,
+    /^Refused: frame_full: reason of frame_full$/,
+  );
+  const fresh = await transfer();
+  await assertRejectsError(
+    () => submitTx(servers, fresh, { ...TIMING, skewMs: 0 }, captureIo()),
+    CoinError,
+    /^Refused: frame_full/,
+  );
+  const aborted = new AbortController();
+  aborted.abort();
+  await assertRejectsError(
+    () => submitTx(servers, fresh, TIMING, captureIo(aborted.signal)),
+    CoinError,
+    /^Refused: frame_full/,
+  );
+  assert.equal(server.requests.length, 3, "one attempt each, no retry");
+});
+
+Deno.test("submitTx() takes a duplicate after an attempt of unknown fate as accepted, and only then", async (t) => {
+  const tx = await transfer();
+  await t.step("a server lost mid-request, then a duplicate from the next", async () => {
+    await using lost = scripted("close");
+    await using next = scripted(refusal("duplicate"));
+    const accepted = await submitTx(
+      [target("s1", lost.port), target("s2", next.port)],
+      tx,
+      TIMING,
+      captureIo(),
+    );
+    assert.deepEqual(accepted, { ...refusal("duplicate"), ok: true, alreadySubmitted: true });
+  });
+  await t.step("alpha_unreachable (a relay that timed out), then a duplicate", async () => {
+    await using server = scripted(refusal("alpha_unreachable"), refusal("duplicate"));
+    const accepted = await submitTx([target("s1", server.port)], tx, TIMING, captureIo());
+    assert.equal(accepted.alreadySubmitted, true);
+    assert.equal(server.requests.length, 2);
+  });
+  await t.step("a server that cannot be reached is no attempt: a duplicate is refused", async () => {
+    await using next = scripted(refusal("duplicate"));
+    await assertRejectsError(
+      () => submitTx([target("s1", closedPort()), target("s2", next.port)], tx, TIMING, captureIo()),
+      CoinError,
+      /^Refused: duplicate: reason of duplicate$/,
+    );
+  });
+  await t.step("a duplicate on the first attempt is refused", async () => {
+    await using server = scripted(refusal("duplicate"));
+    await assertRejectsError(
+      () => submitTx([target("s1", server.port)], tx, TIMING, captureIo()),
+      CoinError,
+      /^Refused: duplicate/,
+    );
+  });
+});
+
+Deno.test("submitTx() names every server when none answers", async () => {
+  const tx = await transfer();
+  await assertRejectsError(
+    () => submitTx([target("s1", closedPort()), target("s2", closedPort())], tx, TIMING, captureIo()),
+    CoinError,
+    /^No server answered: s1 \(.*\); s2 \(.*\)$/,
+  );
+});
+
+Deno.test("waitForOutcome() asks for the transfer's id and timestamp until it is committed", async () => {
+  const tx = await transfer();
+  await using server = scripted(
+    { ok: true, state: "pending" },
+    { ok: true, state: "pending" },
+    { ok: true, state: "committed", frame: 42 },
+  );
+  assert.equal(await waitForOutcome([target("s1", server.port)], tx, TIMING, captureIo()), 42);
+  assert.equal(server.requests.length, 3);
+  const query = server.requests[0]!;
+  assert.equal(query.length, 1 + 32 + 8);
+  assert.equal(query[0], Kind.txStatus);
+  assert.equal(toHex(query.subarray(1, 33)), tx.id);
+  assert.equal(new DataView(query.buffer, query.byteOffset).getBigUint64(33), BigInt(tx.timestampMs));
+});
+
+Deno.test("waitForOutcome() asks the servers in turn and goes on past one that is down", async () => {
+  const tx = await transfer();
+  await using server = scripted({ ok: true, state: "pending" }, { ok: true, state: "committed", frame: 7 });
+  const servers = [target("s1", closedPort()), target("s2", server.port)];
+  assert.equal(await waitForOutcome(servers, tx, TIMING, captureIo()), 7);
+  assert.equal(server.requests.length, 2);
+});
+
+Deno.test("waitForOutcome() turns 'never' into CoinError, naming the last result unless not_included", async () => {
+  const tx = await transfer();
+  const prefix = RegExp.escape(`Not committed: transfer ${tx.id.slice(0, 16)}… was not applied`);
+  for (
+    const [code, pattern] of [
+      ["not_included", new RegExp(`^${prefix} in any frame of its time window$`)],
+      ["insufficient_funds", new RegExp(`^${prefix} .* \\(last result: insufficient_funds\\)$`)],
+    ] as const
+  ) {
+    await using server = scripted({ ok: true, state: "never", code });
+    const err = await assertRejectsError(
+      () => waitForOutcome([target("s1", server.port)], tx, TIMING, captureIo()),
+      CoinError,
+      pattern,
+    );
+    assert.equal((err as CoinError).code, code);
+  }
+});
+
+Deno.test("waitForOutcome() gives up long after the window, and at once when the signal aborts", async () => {
+  await using server = scripted({ ok: true, state: "pending" });
+  const old = await transfer(T0);
+  await assertRejectsError(
+    () => waitForOutcome([target("s1", server.port)], old, TIMING, captureIo()),
+    CoinError,
+    new RegExp(`^Outcome unknown: no server confirmed transfer ${old.id.slice(0, 16)}… either way$`),
+  );
+  assert.equal(server.requests.length, 1);
+  const aborted = new AbortController();
+  aborted.abort();
+  const fresh = await transfer();
+  await assertRejectsError(
+    () => waitForOutcome([target("s1", server.port)], fresh, TIMING, captureIo(aborted.signal)),
+    CoinError,
+    /^Interrupted before the outcome was known$/,
+  );
+  assert.equal(server.requests.length, 1, "no poll once aborted");
+});
+
+Deno.test("submitAndReport() prints the id on stdout and who accepted it on stderr; --wait adds the frame", async (t) => {
+  const tx = await transfer();
+  await t.step("accepted, relayed", async () => {
+    await using server = scripted({ ok: true, frame: 12, server: "s2", relayedBy: "s1" });
+    const io = captureIo();
+    await submitAndReport([target("s1", server.port)], tx, { wait: false, timing: TIMING, io });
+    assert.deepEqual(io.stdout, [tx.id]);
+    assert.deepEqual(io.stderr, ["accepted by s2 for frame 12 (relayed by s1)"]);
+  });
+  await t.step("accepted earlier (a duplicate after a lost attempt)", async () => {
+    await using lost = scripted("close");
+    await using next = scripted(refusal("duplicate"));
+    const io = captureIo();
+    await submitAndReport([target("s1", lost.port), target("s2", next.port)], tx, {
+      wait: false,
+      timing: TIMING,
+      io,
+    });
+    assert.deepEqual(io.stdout, [tx.id]);
+    assert.deepEqual(io.stderr, [
+      "already accepted by a server: an earlier attempt got through (the retry was a duplicate)",
+    ]);
+  });
+  await t.step("--wait: the committing frame", async () => {
+    await using server = startFakeServer((body) =>
+      body[0] === Kind.submit
+        ? { ok: true, frame: 12, server: "s1" }
+        : { ok: true, state: "committed", frame: 12 }
+    );
+    const io = captureIo();
+    await submitAndReport([target("s1", server.port)], tx, { wait: true, timing: TIMING, io });
+    assert.deepEqual(io.stdout, [tx.id, "committed in frame 12"]);
+    assert.deepEqual(io.stderr, ["accepted by s1 for frame 12"]);
+  });
+  await t.step("--wait without the network's timing is a bug, after the acceptance is printed", async () => {
+    await using server = scripted({ ok: true, frame: 12, server: "s1" });
+    const io = captureIo();
+    await assert.rejects(
+      submitAndReport([target("s1", server.port)], tx, { wait: true, timing: undefined, io }),
+      (err: Error) => !(err instanceof CoinError) && err.message === "--wait needs the network's timing",
+    );
+    assert.deepEqual(io.stdout, [tx.id]);
+  });
+});
