@@ -231,6 +231,19 @@ export function openPeerMessage(
   return { sender, payload };
 }
 
+/** A message's body (kind byte first) from its length-prefixed chunks, as a receiver reads it. */
+export function messageBody(chunks: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const all = new Uint8Array(n);
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.length;
+  }
+  return all.subarray(LENGTH_PREFIX_BYTES);
+}
+
 /** Bytes of the challenge a server sends in answer to `hello`. */
 export const CHALLENGE_BYTES = 32;
 /** What a server signs to prove its key on a connection: the start of the signed text. */

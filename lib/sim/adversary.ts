@@ -11,7 +11,14 @@ import { apply, type State } from "../ledger.ts";
 import type { Network } from "../peers.ts";
 import type { Action, Replica, TraceNote } from "../replica.ts";
 import { decodeTx, type Tx, TX_BYTES } from "../tx.ts";
-import { decodePayload, encodeCatchup, encodeVote, PEER_HEAD_BYTES, signPeerMessage } from "../wire.ts";
+import {
+  decodePayload,
+  encodeCatchup,
+  encodeVote,
+  messageBody,
+  PEER_HEAD_BYTES,
+  signPeerMessage,
+} from "../wire.ts";
 import type { Rng } from "./rng.ts";
 
 /** The lies a dishonest replica can tell. */
@@ -117,7 +124,7 @@ export class Adversary {
         out.push(action);
         continue;
       }
-      const body = bodyOf(action.message);
+      const body = messageBody(action.message);
       let payload;
       try {
         payload = decodePayload(body.subarray(PEER_HEAD_BYTES));
@@ -245,18 +252,6 @@ export class Adversary {
       return decodeTx(bytes)!;
     });
   }
-}
-
-function bodyOf(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const all = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) {
-    all.set(c, off);
-    off += c.length;
-  }
-  return all.subarray(4);
 }
 
 function txsOf(bytes: Uint8Array): Tx[] {

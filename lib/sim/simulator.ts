@@ -12,7 +12,7 @@ import { type Network, parseNetwork } from "../peers.ts";
 import { type Action, Replica, type TraceNote } from "../replica.ts";
 import { recover } from "../recovery.ts";
 import { decodeTx, signTxWith } from "../tx.ts";
-import { Kind } from "../wire.ts";
+import { Kind, messageBody } from "../wire.ts";
 import { Adversary, LIE_KINDS, type LieKind } from "./adversary.ts";
 import { Checker, type Invariant, type Violation } from "./checker.ts";
 import { SimDisk } from "./disk.ts";
@@ -560,7 +560,7 @@ export class Simulation {
   }
 
   #sendPeer(from: number, to: number, message: Uint8Array[]): void {
-    const body = concatBody(message);
+    const body = messageBody(message);
     const dest = this.nodes[to]!;
     this.#stats.messages++;
     if (this.#blocked.has(`${from}>${to}`)) return;
@@ -981,24 +981,6 @@ export function memoVerifier(maxEntries = 200_000): Verifier {
 
 function fieldsText(fields: Record<string, unknown>): string {
   return Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).join(" ");
-}
-
-/** A message's body (kind byte first) from its length-prefixed chunks. */
-export function concatBody(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n - 4);
-  let off = -4;
-  for (const c of chunks) {
-    if (off < 0) {
-      out.set(c.subarray(-off), 0);
-      off += c.length;
-    } else {
-      out.set(c, off);
-      off += c.length;
-    }
-  }
-  return out;
 }
 
 function hexBytes(hex: string): Uint8Array {
