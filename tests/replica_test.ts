@@ -7,7 +7,7 @@ import { fromHex, toHex } from "../lib/_bytes.ts";
 import { archiveName } from "../lib/archive.ts";
 import { RECENT_IDS_FILE } from "../lib/catchup.ts";
 import { type KeyPair, signerOf } from "../lib/keys.ts";
-import { genesisState } from "../lib/ledger.ts";
+import { genesisState, Ledger } from "../lib/ledger.ts";
 import { type Network, parseNetwork } from "../lib/peers.ts";
 import { recover } from "../lib/recovery.ts";
 import {
@@ -20,6 +20,7 @@ import {
 import { type Tx, TX_BYTES } from "../lib/tx.ts";
 import {
   decodePayload,
+  encodeCatchup,
   encodeVote,
   Kind,
   LENGTH_PREFIX_BYTES,
@@ -595,6 +596,7 @@ Deno.test("a vote for a frame far from the clock is dropped as stale or replayed
   const dropped = events(actions, "dropped");
   assert.equal(dropped.length, 1);
   assert.equal(dropped[0]!.frame, F0);
+  assert.equal(dropped[0]!.key, serverKeys[2]!.publicHex.slice(0, 16), "the replayed key is named");
   assert.match(String(dropped[0]!.reason), /outside the window/);
 });
 
@@ -694,4 +696,24 @@ Deno.test("a beta buffer with one bad signature is applied as empty, logged once
   assert.equal((payload as { hash: string }).hash, GENESIS_HASH, "nothing of the forged buffer was applied");
   // The same message again (a forwarded copy) is neither a new vote nor a second log line.
   assert.deepEqual(events(replica.peerMessage(T0 + 1_004, vote).actions, "lying"), []);
+});
+
+Deno.test("a catch-up whose database is not the agreed one is logged as lying with the key and not adopted", async () => {
+  const { cluster } = await runFrame();
+  const replica = cluster.replicas[1]!;
+  const agreed = replica.committed.hash;
+  const forged = Ledger.fromBalances([[bob.publicHex, 1_000_000]]);
+  for (const db of [forged.bytes, new Uint8Array(96).fill(7)]) {
+    const body = signedBody(serverKeys[2]!, concat(encodeCatchup(F0, db, [])));
+    const { actions, listed } = replica.peerMessage(T0 + 1_100, body);
+    assert.equal(listed, true);
+    const lying = events(actions, "lying");
+    assert.equal(lying.length, 1);
+    assert.equal(lying[0]!.from, NETWORK.servers[2]!.name);
+    assert.equal(lying[0]!.key, serverKeys[2]!.publicHex.slice(0, 16));
+    assert.equal(lying[0]!.reason, "catch-up database does not match the consensus hash");
+    assert.deepEqual(ofType(actions, "persist"), [], "nothing is written");
+  }
+  assert.equal(replica.committed.hash, agreed);
+  assert.equal(replica.state.ledger.hash, agreed);
 });

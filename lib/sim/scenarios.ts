@@ -59,6 +59,19 @@ function everyFrames(
   }
 }
 
+/** Every invariant: what a scenario of a fault the protocol must survive is judged on. */
+const ALL: readonly Invariant[] = [
+  "agreement",
+  "chain",
+  "validity",
+  "once_only",
+  "durability",
+  "truthful",
+  "acked",
+  "liveness",
+  "assertion",
+];
+
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: "equivocating-beta-n3",
@@ -202,6 +215,25 @@ export const SCENARIOS: readonly Scenario[] = [
       },
     },
     expect: ["durability", "chain"],
+    fixed: true,
+  },
+  {
+    name: "clock-off-40-percent",
+    description: "one server's clock 40% of the interval ahead, then (restarted) 40% behind",
+    config: config({ servers: 3, frames: 60, calmFrames: 12 }),
+    hooks: {
+      setup(sim) {
+        const s3 = sim.nodes[2]!;
+        s3.clockOffsetMs = 400;
+        const at = sim.frameStartElapsed(sim.firstFrame + 24) + 300;
+        sim.at(at, "crash s3", () => sim.crash(s3));
+        sim.at(at + 200, "restart s3 with its clock 400 ms behind", () => {
+          s3.clockOffsetMs = -400;
+          sim.start(s3);
+        });
+      },
+    },
+    expect: ALL,
     fixed: true,
   },
 ];

@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { fromHex, toHex } from "../../lib/_bytes.ts";
 import { type Response, ServerConnection } from "../../lib/client.ts";
-import { type KeyPair, readKeyFile } from "../../lib/keys.ts";
+import type { KeyPair } from "../../lib/keys.ts";
 import { decodeTx, signTx, type Tx } from "../../lib/tx.ts";
-import { encodePeerMessage, encodeResponse, Kind, MessageReader } from "../../lib/wire.ts";
+import { Kind } from "../../lib/wire.ts";
 import { type CoinResult, type ServerProcess, TestNetwork } from "../e2e/_network.ts";
 
 export { TestNetwork };
@@ -377,146 +377,6 @@ export class TransferStream {
     await this.stop();
     await Promise.all([...this.#conns.values()].map(async (c) => await (await c)?.close()));
     this.#conns.clear();
-  }
-}
-
-/** A test process holding the key of listed server `index`, speaking the peer protocol by hand. */
-export class Liar {
-  readonly net: TestNetwork;
-  readonly index: number;
-  readonly keyPair: KeyPair;
-  /** Peer message bodies received on the liar's own port, with the time they came. */
-  readonly received: { body: Uint8Array; atMs: number }[] = [];
-  #conns = new Map<number, Deno.TcpConn>();
-  #listener: Deno.TcpListener | undefined;
-  #accepted = new Set<Deno.TcpConn>();
-  #tasks: Promise<void>[] = [];
-
-  private constructor(net: TestNetwork, index: number, keyPair: KeyPair) {
-    this.net = net;
-    this.index = index;
-    this.keyPair = keyPair;
-  }
-
-  static async create(net: TestNetwork, index: number): Promise<Liar> {
-    return new Liar(net, index, await readKeyFile(`${net.dir}/s${index + 1}.key`));
-  }
-
-  /** Listens on the liar's own port and keeps what the honest servers send it. */
-  listen(): void {
-    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: this.net.ports[this.index]! });
-    this.#tasks.push((async () => {
-      try {
-        for await (const conn of this.#listener!) {
-          this.#accepted.add(conn);
-          this.#tasks.push((async () => {
-            const reader = new MessageReader(conn, { maxBytes: 64 * 1024 * 1024 });
-            try {
-              while (true) {
-                const body = await reader.next();
-                if (body === null) break;
-                // Servers connecting to it prove their keys first (protocol.md 8.1): it answers like a
-                // server would, accepting any proof, so that they go on to send it their messages.
-                if (body[0] === Kind.hello) {
-                  await conn.write(encodeResponse({ ok: true, challenge: new Uint8Array(32) }));
-                  continue;
-                }
-                if (body[0] === Kind.auth) {
-                  await conn.write(encodeResponse({ ok: true }));
-                  continue;
-                }
-                this.received.push({ body, atMs: Date.now() });
-              }
-            } catch {
-              // closed
-            } finally {
-              this.#accepted.delete(conn);
-              try {
-                conn.close();
-              } catch {
-                // already closed
-              }
-            }
-          })());
-        }
-      } catch {
-        // listener closed
-      }
-    })());
-  }
-
-  async #connection(to: number): Promise<Deno.TcpConn> {
-    const c = this.#conns.get(to);
-    if (c !== undefined) return c;
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: this.net.ports[to]! });
-    this.#conns.set(to, conn);
-    // A server never writes on a peer connection: the read ends when it closed (a restart).
-    this.#tasks.push((async () => {
-      try {
-        while ((await conn.read(new Uint8Array(64))) !== null) {
-          // ignore
-        }
-      } catch {
-        // closed
-      }
-      if (this.#conns.get(to) === conn) {
-        this.#conns.delete(to);
-        try {
-          conn.close();
-        } catch {
-          // already closed
-        }
-      }
-    })());
-    return conn;
-  }
-
-  /** Writes raw message bytes (length prefix included) to server `to`. */
-  async sendRaw(to: number, chunks: Uint8Array[]): Promise<void> {
-    let conn = await this.#connection(to);
-    try {
-      for (const c of chunks) await writeAll(conn, c);
-    } catch {
-      // The server closed the connection (it drops bad messages): reconnect once.
-      this.#conns.delete(to);
-      try {
-        conn.close();
-      } catch {
-        // already closed
-      }
-      conn = await this.#connection(to);
-      for (const c of chunks) await writeAll(conn, c);
-    }
-  }
-
-  /** Signs `payload` with the liar's key: the message chunks, length prefix included. */
-  async sign(payload: Uint8Array[]): Promise<Uint8Array[]> {
-    return await encodePeerMessage(this.keyPair, payload);
-  }
-
-  /** Signs `payload` with the liar's key and sends it to server `to`. */
-  async send(to: number, payload: Uint8Array[]): Promise<void> {
-    await this.sendRaw(to, await encodePeerMessage(this.keyPair, payload));
-  }
-
-  async close(): Promise<void> {
-    for (const c of this.#conns.values()) {
-      try {
-        c.close();
-      } catch {
-        // already closed
-      }
-    }
-    this.#conns.clear();
-    this.#listener?.close();
-    for (const c of this.#accepted) {
-      try {
-        c.close();
-      } catch {
-        // already closed
-      }
-    }
-    await Promise.all(this.#tasks);
   }
 }
 

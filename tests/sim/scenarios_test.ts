@@ -10,7 +10,7 @@ import { Simulation } from "../../lib/sim/simulator.ts";
 const FIXED_SEEDS = [7, 1, 2, 3, 4, 5];
 
 for (const scenario of SCENARIOS) {
-  const verdict = scenario.fixed ? "no longer happens" : "is caught";
+  const verdict = scenario.fixed ? "breaks no invariant" : "is caught";
   Deno.test(`${scenario.name} ${verdict}: ${scenario.description}`, () => {
     const seeds = scenario.fixed ? FIXED_SEEDS : [scenario.config.seed];
     for (const seed of seeds) {
