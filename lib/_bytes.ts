@@ -69,6 +69,19 @@ export function compare32(a: Uint8Array, aOff: number, b: Uint8Array, bOff: numb
   return 0;
 }
 
+/** The chunks one after another in a new array. */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
 /** Byte equality. */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

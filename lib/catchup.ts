@@ -1,7 +1,7 @@
 // Catch-up: checking an agreed database sent by another server (code 1), choosing which server sends
 // catch-ups for a frame, and the recent-ids file that keeps replay protection across restarts.
 
-import { equalBytes, fromHex, toHex } from "./_bytes.ts";
+import { concatBytes, equalBytes, fromHex, toHex } from "./_bytes.ts";
 import { sha256, sha256Hex } from "./hash.ts";
 import { alphaIndex } from "./frames.ts";
 import { Ledger, type RecentIds } from "./ledger.ts";
@@ -57,13 +57,11 @@ export const RECENT_IDS_FILE = "recent-ids";
  * without database.
  */
 export function encodeRecentIds(hash: string, frame: number, recent: RecentIds): Uint8Array {
-  const chunks = [fromHex(hash, 32)!, ...encodeCatchup(frame, new Uint8Array(0), recent)];
-  const bytes = new Uint8Array(32 + chunks.reduce((n, c) => n + c.length, 0));
-  let off = 32;
-  for (const c of chunks) {
-    bytes.set(c, off);
-    off += c.length;
-  }
+  const bytes = concatBytes([
+    new Uint8Array(32),
+    fromHex(hash, 32)!,
+    ...encodeCatchup(frame, new Uint8Array(0), recent),
+  ]);
   bytes.set(sha256(bytes.subarray(32)));
   return bytes;
 }

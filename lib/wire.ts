@@ -3,7 +3,7 @@
 // docs/protocol.md describes every byte; this file and that document say the same thing.
 
 import { decode as msgpackDecode, encode as msgpackEncode } from "@msgpack/msgpack";
-import { fromHex, readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
+import { concatBytes, fromHex, readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
 import { HASH_BYTES, sha256, sha256Of } from "./hash.ts";
 import {
   type KeyPair,
@@ -233,15 +233,7 @@ export function openPeerMessage(
 
 /** A message's body (kind byte first) from its length-prefixed chunks, as a receiver reads it. */
 export function messageBody(chunks: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const all = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) {
-    all.set(c, off);
-    off += c.length;
-  }
-  return all.subarray(LENGTH_PREFIX_BYTES);
+  return concatBytes(chunks).subarray(LENGTH_PREFIX_BYTES);
 }
 
 /** Bytes of the challenge a server sends in answer to `hello`. */

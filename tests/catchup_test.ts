@@ -2,7 +2,7 @@
 // that sends a frame's catch-ups, and the checksummed recent-ids file kept beside the archive.
 
 import assert from "node:assert/strict";
-import { fromHex, toHex } from "../lib/_bytes.ts";
+import { concatBytes, fromHex, toHex } from "../lib/_bytes.ts";
 import { checkCatchup, decodeRecentIds, encodeRecentIds, isCatchupSender } from "../lib/catchup.ts";
 import { alphaIndex } from "../lib/frames.ts";
 import { sha256, sha256Hex } from "../lib/hash.ts";
@@ -22,20 +22,10 @@ function catchup(db: Uint8Array, frame = 42): Catchup {
   return { code: 1, frame, db, recent: RECENT };
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
-
 /** A recent-ids file laid out as encodeRecentIds() does, around any payload: checksum | hash | payload. */
 function fileAround(hash: string, payload: Uint8Array): Uint8Array {
-  const rest = concat([fromHex(hash, 32)!, payload]);
-  return concat([sha256(rest), rest]);
+  const rest = concatBytes([fromHex(hash, 32)!, payload]);
+  return concatBytes([sha256(rest), rest]);
 }
 
 function assertSameRecent(actual: RecentIds, expected: RecentIds): void {
@@ -115,7 +105,7 @@ Deno.test("isCatchupSender() picks nobody when no server voted with the hash", (
 
 Deno.test("encodeRecentIds() writes a checksum, the hash and the recent ids of a code-1 payload", () => {
   const bytes = encodeRecentIds(LEDGER.hash, 42, RECENT);
-  const payload = concat(encodeCatchup(42, new Uint8Array(0), RECENT));
+  const payload = concatBytes(encodeCatchup(42, new Uint8Array(0), RECENT));
   assert.equal(bytes.length, 32 + 32 + payload.length);
   assert.deepEqual(bytes.subarray(0, 32), sha256(bytes.subarray(32)));
   assert.equal(toHex(bytes.subarray(32, 64)), LEDGER.hash);
@@ -158,7 +148,7 @@ Deno.test("decodeRecentIds() refuses a file it cannot trust and says why", async
     ],
     [
       "a valid checksum over a catch-up carrying a database",
-      fileAround(LEDGER.hash, concat(encodeCatchup(42, LEDGER.bytes, RECENT))),
+      fileAround(LEDGER.hash, concatBytes(encodeCatchup(42, LEDGER.bytes, RECENT))),
       /^it does not hold recent ids$/,
     ],
   ];

@@ -3,6 +3,7 @@
 // and withAnyServer's fallback to the next server.
 
 import assert from "node:assert/strict";
+import { concatBytes } from "../lib/_bytes.ts";
 import {
   candidates,
   connectWithTimeout,
@@ -17,17 +18,6 @@ import { encodeResponse, Kind, LENGTH_PREFIX_BYTES, MAX_RESPONSE_BYTES } from ".
 import { assertRejectsError, closedPort, makeKeyPairs, startFakeServer } from "./_helpers.ts";
 
 const HOST = "127.0.0.1";
-
-/** The chunks one after the other in one array. */
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
 
 /** What the server side of `conn` reads first: null at end of stream, "open" when nothing comes in `ms`. */
 async function firstRead(conn: Deno.Conn, ms: number): Promise<number | null | "open" | "error"> {
@@ -139,7 +129,7 @@ Deno.test("pipelined requests on one connection get their own responses, in orde
   await using server = startFakeServer((body, index) => {
     args.push(body[1]!);
     if (index < 9) return undefined;
-    return { raw: [concat(args.map((arg, i) => encodeResponse({ ok: true, index: i, arg })))] };
+    return { raw: [concatBytes(args.map((arg, i) => encodeResponse({ ok: true, index: i, arg })))] };
   });
   const conn = await ServerConnection.open(HOST, server.port);
   try {

@@ -3,7 +3,7 @@
 // actions to the others' peerMessage(), holding back what a cut-off replica would not have received.
 
 import assert from "node:assert/strict";
-import { fromHex, toHex } from "../lib/_bytes.ts";
+import { concatBytes, fromHex, toHex } from "../lib/_bytes.ts";
 import { archiveName } from "../lib/archive.ts";
 import { RECENT_IDS_FILE } from "../lib/catchup.ts";
 import { type KeyPair, signerOf } from "../lib/keys.ts";
@@ -67,19 +67,9 @@ function newReplica(me: number, nowMs = T0, options: { waitForQuorum?: boolean }
   return replica;
 }
 
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
-
 /** The body of a length-prefixed message (kind byte first), checking the prefix. */
 function bodyOf(message: readonly Uint8Array[]): Uint8Array {
-  const bytes = concat(message);
+  const bytes = concatBytes(message);
   assert.equal(new DataView(bytes.buffer).getUint32(0), bytes.length - LENGTH_PREFIX_BYTES);
   return bytes.subarray(LENGTH_PREFIX_BYTES);
 }
@@ -704,7 +694,7 @@ Deno.test("a catch-up whose database is not the agreed one is logged as lying wi
   const agreed = replica.committed.hash;
   const forged = Ledger.fromBalances([[bob.publicHex, 1_000_000]]);
   for (const db of [forged.bytes, new Uint8Array(96).fill(7)]) {
-    const body = signedBody(serverKeys[2]!, concat(encodeCatchup(F0, db, [])));
+    const body = signedBody(serverKeys[2]!, concatBytes(encodeCatchup(F0, db, [])));
     const { actions, listed } = replica.peerMessage(T0 + 1_100, body);
     assert.equal(listed, true);
     const lying = events(actions, "lying");

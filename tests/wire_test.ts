@@ -2,7 +2,7 @@
 // (read in random small chunks), the ordered writer, and client requests and responses.
 
 import assert from "node:assert/strict";
-import { toHex, viewOf } from "../lib/_bytes.ts";
+import { concatBytes, toHex, viewOf } from "../lib/_bytes.ts";
 import { sha256 } from "../lib/hash.ts";
 import { Ledger, MAX_DB_BYTES, type RecentIds } from "../lib/ledger.ts";
 import { TX_BYTES } from "../lib/tx.ts";
@@ -41,16 +41,6 @@ import {
 
 const T0 = 1_700_000_000_000;
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
-
 function bytesOf(n: number, seed: number): Uint8Array {
   const random = seededRandom(seed);
   return Uint8Array.from({ length: n }, () => random.int(256));
@@ -87,7 +77,7 @@ async function threeTransfers(): Promise<Uint8Array> {
     signTransfer(bob!, carol!, { amount: 5, timestampMs: T0 + 1 }),
     signTransfer(carol!, alice!, { amount: 1, timestampMs: T0 + 2 }),
   ]);
-  return concat(txs.map((t) => t.bytes));
+  return concatBytes(txs.map((t) => t.bytes));
 }
 
 function sampleRecent(): RecentIds {
@@ -152,7 +142,7 @@ Deno.test("encodeCatchup and decodePayload round-trip a database and its recent 
   const recent = sampleRecent();
   const chunks = encodeCatchup(42, ledger.bytes, recent);
   assert.equal(chunks[1], ledger.bytes, "the database is sent as it is, not copied");
-  const payload = concat(chunks);
+  const payload = concatBytes(chunks);
   assert.equal(payload.length, 17 + ledger.bytes.length + 4 + 3 * 12 + 3 * 32);
   assert.equal(payload[0], Code.catchup);
   assert.equal(viewOf(payload).getBigUint64(9), BigInt(ledger.bytes.length));
@@ -166,7 +156,7 @@ Deno.test("encodeCatchup and decodePayload round-trip a database and its recent 
 
 Deno.test("encodeCatchup and decodePayload round-trip an empty database with no recent ids", () => {
   const empty = Ledger.fromBalances([]);
-  const catchup = decodePayload(concat(encodeCatchup(0, empty.bytes, []))) as Catchup;
+  const catchup = decodePayload(concatBytes(encodeCatchup(0, empty.bytes, []))) as Catchup;
   assert.equal(catchup.frame, 0);
   assert.equal(toHex(catchup.db), toHex(empty.bytes));
   assert.deepEqual(catchup.recent, []);
@@ -174,7 +164,7 @@ Deno.test("encodeCatchup and decodePayload round-trip an empty database with no 
 
 Deno.test("decodePayload refuses truncated and malformed payloads with SyntaxError", async () => {
   const vote = encodeVote(5, bytesOf(32, 3), await threeTransfers());
-  const catchup = concat(encodeCatchup(9, sampleLedger().bytes, sampleRecent()));
+  const catchup = concatBytes(encodeCatchup(9, sampleLedger().bytes, sampleRecent()));
   const withU64 = (base: Uint8Array, offset: number, value: bigint) => {
     const copy = base.slice();
     viewOf(copy).setBigUint64(offset, value);
@@ -215,7 +205,7 @@ Deno.test("decodePayload refuses truncated and malformed payloads with SyntaxErr
       /too many/,
     ],
     ["catch-up whose last id is cut off", catchup.subarray(0, catchup.length - 1), /cut off/],
-    ["catch-up with a trailing byte", concat([catchup, new Uint8Array(1)]), /trailing bytes/],
+    ["catch-up with a trailing byte", concatBytes([catchup, new Uint8Array(1)]), /trailing bytes/],
     ["catch-up claiming more ids than it has", withU32(catchup, framesOffset + 4 + 8, 3), /cut off/],
   ];
   for (const [name, payload, pattern] of cases) {
@@ -225,7 +215,7 @@ Deno.test("decodePayload refuses truncated and malformed payloads with SyntaxErr
 });
 
 Deno.test("decodePayload refuses every proper prefix of a catch-up, and every vote prefix that splits a field", async () => {
-  const catchup = concat(encodeCatchup(9, sampleLedger().bytes, sampleRecent()));
+  const catchup = concatBytes(encodeCatchup(9, sampleLedger().bytes, sampleRecent()));
   for (let n = 0; n < catchup.length; n++) {
     assert.throws(() => decodePayload(catchup.subarray(0, n)), SyntaxError, `catch-up prefix of ${n} bytes`);
   }
@@ -261,7 +251,7 @@ Deno.test("decodePayload refuses a vote of more than MAX_FRAME_TXS transfers", (
 Deno.test("encodePeerMessage and openPeerMessage: a listed sender's vote opens with its payload", async () => {
   const server = await makeKeyPair(7);
   const payload = encodeVote(77, bytesOf(32, 5));
-  const message = concat(await encodePeerMessage(server, [payload]));
+  const message = concatBytes(await encodePeerMessage(server, [payload]));
   assert.equal(
     viewOf(message).getUint32(0),
     message.length - LENGTH_PREFIX_BYTES,
@@ -281,7 +271,7 @@ Deno.test("encodePeerMessage and openPeerMessage: a listed sender's vote opens w
 Deno.test("encodePeerMessage signs a payload given in chunks as one payload (a catch-up)", async () => {
   const server = await makeKeyPair(8);
   const chunks = encodeCatchup(3, sampleLedger().bytes, sampleRecent());
-  const body = concat(await encodePeerMessage(server, chunks)).subarray(LENGTH_PREFIX_BYTES);
+  const body = concatBytes(await encodePeerMessage(server, chunks)).subarray(LENGTH_PREFIX_BYTES);
   const opened = openPeerMessage(body, () => true);
   assert.ok("payload" in opened, JSON.stringify(opened));
   const catchup = decodePayload(opened.payload) as Catchup;
@@ -291,7 +281,7 @@ Deno.test("encodePeerMessage signs a payload given in chunks as one payload (a c
 
 Deno.test("openPeerMessage drops unlisted senders, bad signatures, changed payloads and short bodies", async () => {
   const [server, other] = await makeKeyPairs(2);
-  const body = concat(await encodePeerMessage(server!, [encodeVote(77, bytesOf(32, 6))])).subarray(4);
+  const body = concatBytes(await encodePeerMessage(server!, [encodeVote(77, bytesOf(32, 6))])).subarray(4);
   const listed = (key: string) => key === server!.publicHex || key === other!.publicHex;
 
   const unlisted = openPeerMessage(body, (key) => key === other!.publicHex);
@@ -337,11 +327,11 @@ Deno.test("MessageReader returns pipelined messages in order from random small c
     status(),
     encodeRequest(Kind.balance, bytesOf(32, 7)),
     encodeResponse({ ok: true, balance: 12 }),
-    concat(await encodePeerMessage(server, [encodeVote(1, bytesOf(32, 8), await threeTransfers())])),
+    concatBytes(await encodePeerMessage(server, [encodeVote(1, bytesOf(32, 8), await threeTransfers())])),
     encodeRequest(Kind.submit, bytesOf(TX_BYTES, 9)),
     status(),
   ];
-  const stream = concat(messages);
+  const stream = concatBytes(messages);
   for (let seed = 1; seed <= 25; seed++) {
     const reader = new MessageReader(chunkedReader(stream, seed), { maxBytes: MAX_CLIENT_MESSAGE_BYTES });
     const bodies = await readAll(reader);
@@ -363,10 +353,10 @@ Deno.test("MessageReader returns null at once on an empty stream", async () => {
 Deno.test("MessageReader refuses a length above maxBytes with ProtocolError unless allowLarge accepts it", async () => {
   const server = await makeKeyPair(10);
   const bigVote = encodeVote(2, bytesOf(32, 10), new Uint8Array(30 * TX_BYTES)); // 4361 bytes of payload
-  const message = concat(await encodePeerMessage(server, [bigVote]));
+  const message = concatBytes(await encodePeerMessage(server, [bigVote]));
   const size = message.length - LENGTH_PREFIX_BYTES;
   assert.ok(size > MAX_CLIENT_MESSAGE_BYTES);
-  const stream = concat([message, status()]);
+  const stream = concatBytes([message, status()]);
 
   await assertRejectsError(
     () => new MessageReader(chunkedReader(stream, 1), { maxBytes: MAX_CLIENT_MESSAGE_BYTES }).next(),
@@ -405,11 +395,11 @@ Deno.test("MessageReader refuses a length above maxBytes with ProtocolError unle
 
 Deno.test("MessageReader reads a message larger than its buffer, between small ones", async () => {
   const server = await makeKeyPair(11);
-  const huge = concat(
+  const huge = concatBytes(
     await encodePeerMessage(server, [encodeVote(3, bytesOf(32, 11), bytesOf(600 * TX_BYTES, 12))]),
   );
   assert.ok(huge.length > 64 * 1024);
-  const stream = concat([status(), huge, status()]);
+  const stream = concatBytes([status(), huge, status()]);
   for (const seed of [1, 2, 3]) {
     const reader = new MessageReader(chunkedReader(stream, seed, 9000), {
       maxBytes: MAX_CLIENT_MESSAGE_BYTES,
@@ -430,7 +420,7 @@ Deno.test("MessageReader throws ProtocolError when the stream ends in the middle
   ] as const;
   for (const [name, at] of cuts) {
     for (const seed of [1, 2, 3]) {
-      const stream = concat([status(), message.subarray(0, at)]);
+      const stream = concatBytes([status(), message.subarray(0, at)]);
       const reader = new MessageReader(chunkedReader(stream, seed), { maxBytes: MAX_CLIENT_MESSAGE_BYTES });
       assert.equal(toHex((await reader.next())!), toHex(status().subarray(4)), name);
       await assertRejectsError(() => reader.next(), ProtocolError, /closed in the middle of a message/);
@@ -440,7 +430,7 @@ Deno.test("MessageReader throws ProtocolError when the stream ends in the middle
 
 Deno.test("MessageReader throws ProtocolError when a large message is cut off", async () => {
   const server = await makeKeyPair(12);
-  const huge = concat(
+  const huge = concatBytes(
     await encodePeerMessage(server, [encodeVote(3, bytesOf(32, 14), bytesOf(600 * TX_BYTES, 15))]),
   );
   const reader = new MessageReader(chunkedReader(huge.subarray(0, huge.length - 100), 1, 9000), {
@@ -455,7 +445,7 @@ Deno.test({
   name: "MessageReader throws ProtocolError when the stream ends right after a length prefix",
 
   async fn() {
-    const stream = concat([status(), new Uint8Array([0, 0, 0, 10])]);
+    const stream = concatBytes([status(), new Uint8Array([0, 0, 0, 10])]);
     for (const seed of [1, 2, 3]) {
       const reader = new MessageReader(chunkedReader(stream, seed), { maxBytes: MAX_CLIENT_MESSAGE_BYTES });
       await reader.next();
@@ -495,7 +485,7 @@ Deno.test("MessageWriter writes queued messages whole and in order over short wr
     [encodeRequest(Kind.submit, bytesOf(TX_BYTES, 17))],
   ];
   await Promise.all(messages.map((m) => writer.write(m)));
-  assert.equal(toHex(Uint8Array.from(conn.received)), toHex(concat(messages.flat())));
+  assert.equal(toHex(Uint8Array.from(conn.received)), toHex(concatBytes(messages.flat())));
 });
 
 Deno.test("MessageWriter refuses a message that would queue more than maxQueuedBytes", async () => {
@@ -519,7 +509,7 @@ Deno.test("MessageWriter rejects every later write once the connection failed", 
 
 Deno.test("encodeRequest writes the length prefix, the kind and the argument", () => {
   const id = bytesOf(32, 18);
-  const argument = concat([id, new Uint8Array([0, 0, 1, 0x8b, 0xcf, 0xe5, 0x68, 0])]);
+  const argument = concatBytes([id, new Uint8Array([0, 0, 1, 0x8b, 0xcf, 0xe5, 0x68, 0])]);
   const request = encodeRequest(Kind.txStatus, argument);
   assert.equal(viewOf(request).getUint32(0), 41);
   assert.equal(request[4], 0x13);

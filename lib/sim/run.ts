@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
 import { FAULT_KINDS, type FaultKind, type SimConfig, type SimResult, Simulation } from "./simulator.ts";
+import { LIE_KINDS } from "./adversary.ts";
 import { Rng } from "./rng.ts";
 import { SCENARIOS } from "./scenarios.ts";
 
@@ -70,16 +71,7 @@ export function configFor(
 }
 
 function isWorldFault(f: FaultKind): boolean {
-  return ![
-    "equivocate",
-    "forge_catchup",
-    "early_buffer",
-    "replay_messages",
-    "withhold",
-    "flood",
-    "wrong_hash",
-  ]
-    .includes(f);
+  return !(LIE_KINDS as readonly string[]).includes(f);
 }
 
 /** One line for a run. */
