@@ -1,36 +1,37 @@
-// The archive: recent agreed databases, one file each, named `<hash>.<unix seconds>` (the seed's
-// hash.timestamp). Written atomically; a file is trusted only when its bytes hash to its name.
+// The archive: recent certified frames, one file each (the complete state and its certificate: the bytes
+// of a commit, lib/certificate.ts), named `<SHA-256 of the content>.<frame start in unix ms>` (the seed's
+// hash.timestamp, unique at any interval). Written atomically; a file is trusted only when its bytes hash
+// to its name, and its certificate only when checked against peers.json (lib/recovery.ts, checkEntry).
 
 import { CoinError } from "./errors.ts";
-import { writeFileAtomic } from "./_files.ts";
 import { sha256Hex } from "./hash.ts";
-import { Ledger } from "./ledger.ts";
+import { type Commit, decodeCommit } from "./certificate.ts";
 
 /** Entries a server keeps unless told otherwise. */
 export const DEFAULT_ARCHIVE_KEEP = 64;
 /** Suffix given to an entry that failed verification; it is set aside, never deleted. */
 export const CORRUPT_SUFFIX = ".corrupt";
 
-const NAME = /^([0-9a-f]{64})\.([0-9]{1,12})$/;
+const NAME = /^([0-9a-f]{64})\.([0-9]{1,16})$/;
 
 /** One archive file. */
 export interface ArchiveEntry {
   readonly name: string;
   readonly hash: string;
-  /** Unix seconds of the start of the frame it was agreed in. */
-  readonly seconds: number;
+  /** Unix ms of the start of the frame it was certified for. */
+  readonly ms: number;
   readonly sizeBytes: number;
 }
 
-/** The file name of a database with `hash` agreed in the frame starting at `seconds`. */
-export function archiveName(hash: string, seconds: number): string {
-  return `${hash}.${seconds}`;
+/** The file name of content hashing to `hash`, certified for the frame starting at unix `ms`. */
+export function archiveName(hash: string, ms: number): string {
+  return `${hash}.${ms}`;
 }
 
 /** Parses an archive file name; undefined for any other file. */
-export function parseArchiveName(name: string): { hash: string; seconds: number } | undefined {
+export function parseArchiveName(name: string): { hash: string; ms: number } | undefined {
   const m = NAME.exec(name);
-  return m === null ? undefined : { hash: m[1]!, seconds: Number(m[2]) };
+  return m === null ? undefined : { hash: m[1]!, ms: Number(m[2]) };
 }
 
 /** Entries of `dir`, newest first. A missing directory is a CoinError. */
@@ -60,67 +61,26 @@ export async function listArchive(dir: string): Promise<ArchiveEntry[]> {
     }
     throw err;
   }
-  entries.sort((a, b) => b.seconds - a.seconds || (a.name < b.name ? -1 : 1));
+  entries.sort((a, b) => b.ms - a.ms || (a.name < b.name ? -1 : 1));
   return entries;
 }
 
-/** Why an entry cannot be trusted, or undefined when its bytes hash to its name and parse. */
-export function checkEntryBytes(entry: { hash: string }, bytes: Uint8Array): string | undefined {
+/**
+ * The commit in an entry's bytes once they hash to its name and parse, or the problem. Its certificate is
+ * not checked here (that needs peers.json: lib/recovery.ts, checkEntry).
+ */
+export function readEntryBytes(
+  entry: { hash: string },
+  bytes: Uint8Array,
+): { networkId: string; commit: Commit } | { problem: string } {
   const actual = sha256Hex(bytes);
-  if (actual !== entry.hash) return `content hashes to ${actual.slice(0, 16)}…, not to its name`;
+  if (actual !== entry.hash) return { problem: `content hashes to ${actual.slice(0, 16)}…, not to its name` };
   try {
-    Ledger.fromPacked(bytes);
+    return decodeCommit(bytes);
   } catch (err) {
-    if (err instanceof SyntaxError) return err.message;
+    if (err instanceof SyntaxError) return { problem: err.message };
     throw err;
   }
-  return undefined;
-}
-
-/** Reads an entry and checks that its content hashes to its name; throws CoinError otherwise. */
-export async function readArchiveEntry(dir: string, entry: ArchiveEntry): Promise<Ledger> {
-  const bytes = await Deno.readFile(`${dir}/${entry.name}`);
-  const problem = checkEntryBytes(entry, bytes);
-  if (problem !== undefined) throw new CoinError(`Archive entry "${entry.name}" is corrupt: ${problem}`);
-  const ledger = Ledger.fromPacked(bytes);
-  if (ledger.hash !== entry.hash) {
-    throw new Error("Invariant broken: verified entry hash differs from its name");
-  }
-  return ledger;
-}
-
-/**
- * Writes `ledger` as the entry for the frame starting at `seconds`, atomically, then keeps only the
- * newest `keep` entries. Returns the entry's name.
- */
-export async function writeArchiveEntry(
-  dir: string,
-  ledger: Ledger,
-  seconds: number,
-  options: { keep?: number } = {},
-): Promise<string> {
-  const name = archiveName(ledger.hash, seconds);
-  await writeFileAtomic(`${dir}/${name}`, ledger.bytes, { overwrite: true });
-  await pruneArchive(dir, options.keep);
-  return name;
-}
-
-/**
- * The newest entry that verifies, with its ledger. Entries that fail are renamed with `.corrupt`
- * (set aside for the operator, never deleted) and reported through `onCorrupt`.
- */
-export async function loadNewestEntry(
-  dir: string,
-  onCorrupt: (name: string, problem: string) => void = () => {},
-): Promise<{ entry: ArchiveEntry; ledger: Ledger } | undefined> {
-  for (const entry of await listArchive(dir)) {
-    const bytes = await Deno.readFile(`${dir}/${entry.name}`);
-    const problem = checkEntryBytes(entry, bytes);
-    if (problem === undefined) return { entry, ledger: Ledger.fromPacked(bytes) };
-    await Deno.rename(`${dir}/${entry.name}`, `${dir}/${entry.name}${CORRUPT_SUFFIX}`);
-    onCorrupt(entry.name, problem);
-  }
-  return undefined;
 }
 
 /** Removes temporary files left by a writer that was killed mid-write. */

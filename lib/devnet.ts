@@ -2,7 +2,7 @@
 // ports, and one `coin serve` child process per server. Used by `coin devnet` and `coin bench`.
 
 import { generateKeyPair, type KeyPair, writeKeyFile } from "./keys.ts";
-import type { NetworkJson } from "./peers.ts";
+import { DEFAULT_SKEW_MS, type NetworkJson } from "./peers.ts";
 
 /** Names given to the generated demo accounts. */
 export const DEMO_ACCOUNTS = ["alice", "bob", "carol", "dave"];
@@ -68,6 +68,7 @@ export async function generateDevnet(
     accounts.push({ name, keyFile, key });
   }
   const json: NetworkJson = {
+    start: firstFrameStart(),
     interval: options.intervalSeconds,
     servers: servers.map((s) => ({ name: s.name, key: s.key.publicHex, host: "127.0.0.1", port: s.port })),
     genesis: Object.fromEntries(accounts.map((a) => [a.key.publicHex, options.funds ?? DEMO_FUNDS])),
@@ -75,6 +76,15 @@ export async function generateDevnet(
   const peersFile = `${dir}/peers.json`;
   await Deno.writeTextFile(peersFile, JSON.stringify(json, null, 2) + "\n");
   return { dir, peersFile, servers, accounts };
+}
+
+/**
+ * The "start" of a new network: a whole second after the default skew (5 s) and one more from now. A server
+ * with an empty data directory signs nothing for a frame that ended before its start plus the skew (it
+ * may have lost votes it cast there), so a network's first frame must end after its servers start.
+ */
+export function firstFrameStart(nowMs: number = Date.now()): number {
+  return Math.ceil((nowMs + DEFAULT_SKEW_MS + 1_000) / 1_000);
 }
 
 /** One `coin serve` child whose JSON log lines are handed to `onEvent`. */

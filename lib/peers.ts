@@ -13,6 +13,10 @@ export const MAX_PEERS_FILE_BYTES = 16 * 1024 * 1024;
 export const MAX_SERVERS = 64;
 export const MIN_INTERVAL_MS = 200;
 export const MAX_INTERVAL_MS = 3_600_000;
+/** The skew when peers.json gives none. */
+export const DEFAULT_SKEW_MS = 5_000;
+/** Latest accepted "start" (unix seconds): year 2286; keeps frame numbers far below 2^53. */
+export const MAX_START_S = 9_999_999_999;
 
 /** One server of the network. */
 export interface Peer {
@@ -27,6 +31,11 @@ export interface Peer {
 /** A parsed, validated peers.json. */
 export interface Network {
   readonly intervalMs: number;
+  /**
+   * The network's first frame (`"start"` in peers.json, rounded up to a frame boundary): the genesis is the
+   * state before it, and a server that lost its votes never signs for a frame that ended before it started.
+   */
+  readonly startFrame: number;
   readonly timing: Timing;
   readonly servers: readonly Peer[];
   /** How many dishonest servers the network is configured to tolerate (`"dishonest"`, default 0). */
@@ -48,6 +57,8 @@ export interface Network {
 
 /** The JSON shape written by `coin devnet` and by hand. */
 export interface NetworkJson {
+  /** Unix seconds at which the first frame begins. */
+  start: number;
   interval: number;
   skew?: number;
   blackout?: number;
@@ -78,12 +89,20 @@ export function parseNetwork(json: unknown, source = "peers.json"): Network {
   }
   const obj = json as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
-    if (!["interval", "skew", "blackout", "dishonest", "servers", "genesis"].includes(key)) {
+    if (!["start", "interval", "skew", "blackout", "dishonest", "servers", "genesis"].includes(key)) {
       fail(source, `unknown field "${key}"`);
     }
   }
   const intervalMs = seconds(source, "interval", obj.interval, MIN_INTERVAL_MS, MAX_INTERVAL_MS);
-  const skewMs = obj.skew === undefined ? 5_000 : seconds(source, "skew", obj.skew, 0, 600_000);
+  if (typeof obj.start !== "number" || !Number.isFinite(obj.start) || obj.start < 0 || obj.start > MAX_START_S) {
+    fail(
+      source,
+      `"start" must be the unix time in seconds at which the network's first frame begins ` +
+        `(got ${JSON.stringify(obj.start)}); coin devnet writes one`,
+    );
+  }
+  const startFrame = Math.ceil(Math.round(obj.start * 1000) / intervalMs);
+  const skewMs = obj.skew === undefined ? DEFAULT_SKEW_MS : seconds(source, "skew", obj.skew, 0, 600_000);
   const blackoutMs = obj.blackout === undefined
     ? Math.round(intervalMs / 10)
     : seconds(source, "blackout", obj.blackout, 0, intervalMs / 2);
@@ -153,32 +172,42 @@ export function parseNetwork(json: unknown, source = "peers.json"): Network {
   genesis.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return {
     intervalMs,
+    startFrame,
     timing: { intervalMs, skewMs, blackoutMs, servers: n },
     servers,
     dishonest,
     quorum,
-    id: networkId({ keys: servers.map((s) => s.keyHex), genesis, intervalMs, skewMs, blackoutMs, dishonest }),
+    id: networkId({
+      keys: servers.map((s) => s.keyHex),
+      genesis,
+      startFrame,
+      intervalMs,
+      skewMs,
+      blackoutMs,
+      dishonest,
+    }),
     genesis,
     supply,
   };
 }
 
 /**
- * SHA-256 (hex) of the canonical text `coin-network-v1` and a newline, then the JSON of
- * `{keys, genesis, intervalMs, skewMs, blackoutMs, dishonest}` with keys in peers.json order and the
- * genesis sorted by account.
+ * SHA-256 (hex) of the canonical text `coin-network-v2` and a newline, then the JSON of
+ * `{keys, genesis, startFrame, intervalMs, skewMs, blackoutMs, dishonest}` with keys in peers.json order
+ * and the genesis sorted by account.
  */
 export function networkId(fields: {
   keys: readonly string[];
   genesis: readonly (readonly [string, number])[];
+  startFrame: number;
   intervalMs: number;
   skewMs: number;
   blackoutMs: number;
   dishonest: number;
 }): string {
-  const { keys, genesis, intervalMs, skewMs, blackoutMs, dishonest } = fields;
-  const text = "coin-network-v1\n" +
-    JSON.stringify({ keys, genesis, intervalMs, skewMs, blackoutMs, dishonest });
+  const { keys, genesis, startFrame, intervalMs, skewMs, blackoutMs, dishonest } = fields;
+  const text = "coin-network-v2\n" +
+    JSON.stringify({ keys, genesis, startFrame, intervalMs, skewMs, blackoutMs, dishonest });
   return sha256Hex(new TextEncoder().encode(text));
 }
 

@@ -1,12 +1,15 @@
 // Recovery: what a replica starts from, read from its data directory through a synchronous reader (the
-// real directory in a server, the simulated disk in the simulator): the newest archive entry that
-// verifies, and the recent transfer ids saved with it.
+// real directory in a server, the simulated disk in the simulator): the newest archive entry whose
+// certificate and digest verify, and the votes file that says what this server signed.
 
-import { checkEntryBytes, parseArchiveName } from "./archive.ts";
-import { decodeRecentIds, RECENT_IDS_FILE } from "./catchup.ts";
+import { parseArchiveName } from "./archive.ts";
+import { checkCommit, type Commit, decodeCommit, genesisDigest } from "./certificate.ts";
 import { CoinError } from "./errors.ts";
-import { genesisState, Ledger, type State } from "./ledger.ts";
+import { sha256Hex as sha256HexSync } from "./hash.ts";
+import { genesisState, type State } from "./ledger.ts";
 import type { Network } from "./peers.ts";
+import type { Verifier } from "./keys.ts";
+import { decodeVotes, VOTES_FILE, type VotesRecord } from "./votes_file.ts";
 
 /** The files of a data directory's archive, read synchronously. */
 export interface DiskReader {
@@ -19,67 +22,110 @@ export interface DiskReader {
 /** What a replica starts from. */
 export interface Recovered {
   readonly state: State;
-  /** The frame the state was agreed in, when the saved recent ids say so; -1 when unknown. */
+  /** The frame the state was certified in (the network's start frame - 1 for the genesis). */
   readonly frame: number;
+  /** Its digest. */
+  readonly digest: string;
+  /** The certified commit loaded; undefined for the genesis. */
+  readonly commit: Commit | undefined;
   /** Name of the archive entry loaded, or undefined for the genesis. */
   readonly loaded: string | undefined;
-  /** The hash of the loaded entry (the last one archived). */
-  readonly archivedHash: string | undefined;
-  /** True when the recent ids were saved with the loaded database (so they tell the whole story). */
-  readonly recentComplete: boolean;
+  /** What this server signed before, or "lost" when the votes file is missing or damaged. */
+  readonly votes: VotesRecord | undefined | "lost";
+  /** True when the directory held no archive entry and no votes file. */
+  readonly fresh: boolean;
   /** Files that failed verification, to be renamed with `.corrupt`, each with its problem. */
   readonly setAside: readonly { name: string; problem: string }[];
 }
 
-/** Reads the newest verified archive entry and the saved recent ids; throws CoinError for another network's. */
-export function recover(disk: DiskReader, network: Network): Recovered {
+/** The genesis as a recovered start: the certified state before the network's first frame. */
+export function genesisRecovered(network: Network): Omit<Recovered, "votes" | "fresh" | "setAside"> {
+  const state = genesisState(network.genesis);
+  return {
+    state,
+    frame: network.startFrame - 1,
+    digest: genesisDigest(network.id, state),
+    commit: undefined,
+    loaded: undefined,
+  };
+}
+
+/**
+ * Reads the newest archive entry that verifies (content hash, network, digest and certificate) and the
+ * votes file; throws CoinError when the newest readable entry belongs to another network.
+ */
+export function recover(disk: DiskReader, network: Network, verifier?: Verifier): Recovered {
   const setAside: { name: string; problem: string }[] = [];
-  const entries = disk.names().flatMap((name) => {
+  const names = disk.names();
+  const entries = names.flatMap((name) => {
     const parsed = parseArchiveName(name);
     return parsed === undefined ? [] : [{ name, ...parsed }];
-  }).sort((a, b) => b.seconds - a.seconds || (a.name < b.name ? -1 : 1));
-  // The saved recent ids name the database they were written with, and so its frame: when that entry is
-  // here, it is the newest (several frames can share a second at sub-second intervals, so the name's
-  // seconds cannot tell which came last).
-  const savedBytes = disk.read(RECENT_IDS_FILE);
-  const saved = savedBytes === undefined ? undefined : decodeRecentIds(savedBytes);
-  if (saved !== undefined && !("problem" in saved)) {
-    const i = entries.findIndex((e) => e.hash === saved.hash);
-    if (i > 0) entries.unshift(...entries.splice(i, 1));
-  }
-  let loaded: { name: string; hash: string; ledger: Ledger } | undefined;
+  }).sort((a, b) => b.ms - a.ms || (a.name < b.name ? -1 : 1));
+  let loaded: { name: string; commit: Commit } | undefined;
+  let foreign: string | undefined;
   for (const entry of entries) {
     const bytes = disk.read(entry.name);
     if (bytes === undefined) continue;
-    const problem = checkEntryBytes(entry, bytes);
-    if (problem === undefined) {
-      loaded = { name: entry.name, hash: entry.hash, ledger: Ledger.fromPacked(bytes) };
-      break;
+    const problem = checkEntry(network, entry, bytes, verifier);
+    if (typeof problem === "string") {
+      setAside.push({ name: entry.name, problem });
+      continue;
     }
-    setAside.push({ name: entry.name, problem });
-  }
-  let state = genesisState(network.genesis);
-  if (loaded !== undefined) {
-    if (loaded.ledger.supply !== network.supply) {
-      throw new CoinError(
-        `Archive entry "${loaded.name}" holds a total supply of ${loaded.ledger.supply}, ` +
-          `not the genesis ${network.supply}: it belongs to another network`,
-      );
+    if ("foreign" in problem) {
+      foreign ??= entry.name;
+      continue;
     }
-    state = { ledger: loaded.ledger, recent: [] };
+    loaded = { name: entry.name, commit: problem.commit };
+    break;
   }
-  // Ids written with an older database are still true (they were agreed); they tell the whole story of
-  // the recent frames only when written with the database loaded.
-  let recentComplete = false;
-  let frame = -1;
-  if (saved !== undefined) {
-    const decoded = saved;
-    if ("problem" in decoded) setAside.push({ name: RECENT_IDS_FILE, problem: decoded.problem });
-    else {
-      state = { ledger: state.ledger, recent: decoded.recent };
-      recentComplete = decoded.hash === loaded?.hash && decoded.recent.length > 0;
-      if (decoded.hash === state.ledger.hash) frame = decoded.frame;
-    }
+  if (loaded === undefined && foreign !== undefined) {
+    throw new CoinError(
+      `Archive entry "${foreign}" belongs to another network (its network id differs from peers.json's): ` +
+        "start this server with the peers.json it ran with, or an empty data directory",
+    );
   }
-  return { state, frame, loaded: loaded?.name, archivedHash: loaded?.hash, recentComplete, setAside };
+  let votes: VotesRecord | undefined | "lost" = "lost";
+  const votesBytes = disk.read(VOTES_FILE);
+  if (votesBytes !== undefined) {
+    const decoded = decodeVotes(votesBytes);
+    if ("problem" in decoded) setAside.push({ name: VOTES_FILE, problem: decoded.problem });
+    else votes = decoded;
+  }
+  const fresh = entries.length === 0 && votesBytes === undefined;
+  if (loaded === undefined) return { ...genesisRecovered(network), votes, fresh, setAside };
+  const c = loaded.commit;
+  return {
+    state: c.state,
+    frame: c.frame,
+    digest: c.cert.digest,
+    commit: c,
+    loaded: loaded.name,
+    votes,
+    fresh,
+    setAside,
+  };
+}
+
+/**
+ * An archive file's commit once it verifies, `{foreign}` when it is a valid file of another network, or
+ * the problem that makes it untrustworthy.
+ */
+export function checkEntry(
+  network: Network,
+  entry: { hash: string },
+  bytes: Uint8Array,
+  verifier?: Verifier,
+): { commit: Commit } | { foreign: true } | string {
+  let decoded;
+  try {
+    decoded = decodeCommit(bytes);
+  } catch (err) {
+    if (err instanceof SyntaxError) return err.message;
+    throw err;
+  }
+  if (decoded.networkId !== network.id) return { foreign: true };
+  const problem = checkCommit(network, decoded.networkId, decoded.commit, verifier);
+  if (problem !== undefined) return problem;
+  if (sha256HexSync(bytes) !== entry.hash) return "its content does not hash to its name";
+  return { commit: decoded.commit };
 }

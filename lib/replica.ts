@@ -3,42 +3,59 @@
 // broadcast, persist, log, answer, relay, halt). It never reads a clock, sets a timer, touches the
 // network or the disk, awaits a promise or draws randomness: the same inputs give the same actions, so
 // the same code runs in `coin serve` (lib/server.ts executes the actions) and in the simulator (lib/sim/).
+//
+// Frames are decided one after another, each by an agreement (lib/agreement.ts) among the servers that
+// hold the certified state before it. A frame is committed only with a certificate, written to the
+// archive with its complete state before any answer says "committed"; a server that falls behind adopts a
+// newer certified state from any server. docs/protocol.md, 9, states every rule.
 
-import { fromHex, toHex } from "./_bytes.ts";
-import { admit, newAlphaBuffer } from "./admission.ts";
+import { toHex } from "./_bytes.ts";
+import { admit, type AlphaBuffer, newAlphaBuffer } from "./admission.ts";
+import { Agreement, type Intent, MAX_ROUND, NIL, type VoteStep } from "./agreement.ts";
 import { archiveName } from "./archive.ts";
-import { checkCatchup, encodeRecentIds, isCatchupSender, RECENT_IDS_FILE } from "./catchup.ts";
-import { consensusOf, countOf, recordVote, summariseVotes } from "./consensus.ts";
+import {
+  type Certificate,
+  checkCommit,
+  Code,
+  type Commit,
+  commitFileHash,
+  decodeCommit,
+  encodeCommit,
+  frameDigest,
+  proposalPayload,
+  type Slot,
+  txsHash,
+  VOTE_HEAD_BYTES,
+  votePayload,
+  wantPayload,
+} from "./certificate.ts";
+import { concatBytes, fromHex, readU64, viewOf } from "./_bytes.ts";
 import { type EventFields, type EventName, SERVER_CODES, type ServerCode } from "./events.ts";
-import { FrameWindow, KEEP_FRAMES, LEAD_FRAMES } from "./frame_window.ts";
 import { acceptingFrame, alphaIndex, frameAt, frameContext, frameStartMs, lastFrameFor } from "./frames.ts";
+import { HASH_BYTES } from "./hash.ts";
 import { type Signer, type Verifier, verifySignature } from "./keys.ts";
 import { apply, type State } from "./ledger.ts";
 import type { Network, Peer } from "./peers.ts";
 import type { Recovered } from "./recovery.ts";
 import { decodeTx, type Tx, TX_BYTES, TX_CODES, type TxCode, verifyTx } from "./tx.ts";
 import { TxIndex } from "./tx_index.ts";
-import {
-  type Catchup,
-  decodePayload,
-  encodeCatchup,
-  encodeVote,
-  Kind,
-  LENGTH_PREFIX_BYTES,
-  openPeerMessage,
-  signPeerMessage,
-  type Vote,
-} from "./wire.ts";
+import { encodeVotes, VOTES_FILE, type VotesRecord } from "./votes_file.ts";
+import { Kind, LENGTH_PREFIX_BYTES, MAX_FRAME_TXS, openPeerMessage, signPeerMessage } from "./wire.ts";
 
-/** Consecutive frames without consensus after which a server stops (or, waiting, refuses transfers). */
+/** Frames the committed state may lag the clock before a server without a quorum stops (or waits). */
 export const MAX_MISSED_FRAMES = 3;
 /** Frames after start during which missing consensus is expected (the others may still be starting). */
 export const STARTUP_GRACE_FRAMES = 10;
-/** Votes are accepted for frames from current - AGE to current + LEAD (clock skew included). */
-export const MAX_VOTE_AGE_FRAMES = 2;
-export const MAX_VOTE_LEAD_FRAMES = 2;
-/** A replica this many frames behind its clock skips ahead and waits for a catch-up. */
-export const MAX_LAG_FRAMES = 3;
+/** An agreement whose first frame ended this many frames ago may skip to the newest ended frame. */
+export const SKIP_AFTER_FRAMES = 4;
+/** Rounds ahead of the current one a message may come from (a liar's huge round is dropped). */
+export const MAX_ROUND_LEAD = 16;
+/** Longest time-out of one step, in intervals. */
+export const MAX_TIMEOUT_INTERVALS = 4;
+/** Messages for later agreements kept, in all. */
+export const MAX_HELD_MESSAGES = 256;
+/** Frames ahead of the committed one for which an alpha keeps a buffer. */
+export const LEAD_FRAMES = 8;
 
 /** What the replica asks its shell to do. */
 export type Action =
@@ -50,15 +67,15 @@ export type Action =
    */
   | { readonly type: "broadcast"; readonly message: Uint8Array[]; readonly greeting: boolean }
   /**
-   * Write these archive files atomically, in order, then keep the newest `keep` archive entries; report
-   * the outcome with `written(id, …)`.
+   * Write these files atomically, in order, then keep the newest `keep` archive entries; report the
+   * outcome with `written(id, …)`.
    */
   | {
     readonly type: "persist";
     readonly id: number;
     readonly files: readonly { readonly name: string; readonly bytes: Uint8Array }[];
     readonly keep: number | undefined;
-    /** The commit these files make durable, if they are one (not evidence). */
+    /** The commit these files make durable (frame and database hash), if they are one (not votes or evidence). */
     readonly commit: { readonly frame: number; readonly hash: string } | undefined;
   }
   | { readonly type: "log"; readonly event: EventName; readonly fields: EventFields }
@@ -72,7 +89,7 @@ export type Action =
     readonly bytes: Uint8Array;
     readonly timeoutMs: number;
   }
-  /** Stop: the network lost its majority. */
+  /** Stop: the network lost its quorum. */
   | { readonly type: "halt"; readonly reason: string };
 
 /**
@@ -87,7 +104,9 @@ export type TraceNote =
     readonly parentHash: string;
     readonly parent: State;
     readonly state: State;
-    /** Every transfer of the frame's buffer, and those of them that were applied. */
+    /** The server whose proposal this is. */
+    readonly proposer: number;
+    /** Every transfer of the proposal, and those of them that were applied. */
     readonly txIds: readonly string[];
     readonly appliedIds: readonly string[];
   }
@@ -106,6 +125,10 @@ export interface ReplicaMetrics {
   messagesDropped: number;
   lastApplyMs: number;
   lastHashMs: number;
+  /** Milliseconds from the end of the last committed frame to its certificate, as seen here. */
+  lastConsensusMs: number;
+  /** Rounds the last committed frame took (1: decided in round 0). */
+  lastRounds: number;
 }
 
 /** Options of a replica. */
@@ -119,7 +142,7 @@ export interface ReplicaOptions {
   readonly recovered: Recovered;
   /** The time at start, unix ms. */
   readonly nowMs: number;
-  /** Stay up without a majority, refusing transfers, instead of halting. */
+  /** Stay up without a quorum, refusing transfers, instead of halting. */
   readonly waitForQuorum?: boolean;
   readonly archiveKeep?: number;
   /** Checks signatures; default verifySignature (the simulator passes a memo shared by its replicas). */
@@ -127,6 +150,41 @@ export interface ReplicaOptions {
   /** Measures durations for metrics only (never decides anything); default: always 0. */
   readonly stopwatch?: () => number;
   readonly trace?: (note: TraceNote) => void;
+}
+
+/** A proposal evaluated against the state before it. */
+interface Evaluation {
+  readonly frame: number;
+  readonly txs: readonly Tx[];
+  readonly digest: string;
+  readonly txsDigest: Uint8Array;
+  readonly state: State;
+  readonly results: readonly ("ok" | TxCode)[];
+}
+
+/** The agreement this replica takes part in: the frame after its committed one. */
+interface Instance {
+  readonly slot: Omit<Slot, "round">;
+  readonly agreement: Agreement;
+  readonly startedMs: number;
+  /** The first proposal of each round (from its proposer) and its body, kept as evidence. */
+  readonly proposals: Map<number, { body: Uint8Array; frame: number; txs: readonly Tx[] }>;
+  readonly byDigest: Map<string, Evaluation>;
+  /** Signed votes by `step:round:signer`, and this server's own messages to send again. */
+  readonly voteBodies: Map<string, Uint8Array>;
+  readonly mine: Map<string, Uint8Array[]>;
+  /** Senders already logged as lying here. */
+  readonly liars: Set<number>;
+  lastResendMs: number;
+  decided: { round: number; digest: string } | undefined;
+}
+
+/** A signed message of a peer, decoded far enough to route it. */
+interface Routed {
+  readonly code: number;
+  readonly sender: number;
+  readonly body: Uint8Array;
+  readonly payload: Uint8Array;
 }
 
 /** A coin server's protocol state machine. */
@@ -139,33 +197,41 @@ export class Replica {
   readonly #archiveKeep: number | undefined;
   readonly #stopwatch: () => number;
   readonly #trace: ((note: TraceNote) => void) | undefined;
-  readonly #listed: Set<string>;
+  readonly #index: Map<string, number>;
   readonly #startedMs: number;
-  readonly #startFrame: number;
+  readonly #deltaMs: number;
 
   #nowMs: number;
   #out: Action[] = [];
-  #state: State;
-  /** The frame #state was computed at (-1: unknown or genesis). */
-  #stateFrame: number;
-  #headFrame: number;
-  #committed: { frame: number; state: State; hash: string };
-  #durable: { frame: number; hash: string };
-  #lastArchivedHash: string | undefined;
-  #frames = new FrameWindow();
+  #committed: { frame: number; digest: string; state: State; commit: Commit | undefined };
+  #durableFrame: number;
   #txIndex: TxIndex;
-  #lastJudged: number;
-  #rejectedSinceLog = new Map<string, number>();
-  #missed = 0;
-  #everAgreed = false;
-  #noQuorum = false;
-  #inSync = false;
-  #halted = false;
-  #nextWriteId = 1;
+  #alpha = new Map<number, AlphaBuffer>();
+  #inst: Instance | undefined;
+  /** The last decided agreement, still counting late precommits for its log line. */
+  #prev: { instance: Instance; frame: number; committedMs: number; logged: boolean } | undefined;
+  #held: Routed[] = [];
+  /** What this server signed before it restarted, and up to which frame it must not sign (amnesia). */
+  #votes: VotesRecord | undefined;
+  readonly #amnesicUntilMs: number | undefined;
+  #votesWrite: { inFlight: number | undefined; queued: { send: Uint8Array[]; own: OwnVote }[] } = {
+    inFlight: undefined,
+    queued: [],
+  };
   #pendingWrites = new Map<
     number,
-    { frame: number; hash: string; archived: string | undefined; evidence?: boolean }
+    | { kind: "votes"; batch: { send: Uint8Array[]; own: OwnVote }[] }
+    | { kind: "commit"; frame: number; name: string }
+    | { kind: "evidence"; frame: number }
   >();
+  #nextWriteId = 1;
+  #offered = new Map<number, { frame: number; atMs: number }>();
+  #lastWantMs = -Infinity;
+  #lastConsensus: { frame: number; agree: number; round: number } | undefined;
+  #rejectedSinceLog = new Map<string, number>();
+  #lastRejectLogFrame = -1;
+  #noQuorum = false;
+  #halted = false;
   readonly metrics: ReplicaMetrics = {
     framesProcessed: 0,
     framesAgreed: 0,
@@ -178,6 +244,8 @@ export class Replica {
     messagesDropped: 0,
     lastApplyMs: 0,
     lastHashMs: 0,
+    lastConsensusMs: 0,
+    lastRounds: 0,
   };
 
   constructor(options: ReplicaOptions) {
@@ -191,32 +259,45 @@ export class Replica {
     this.#archiveKeep = options.archiveKeep;
     this.#stopwatch = options.stopwatch ?? (() => 0);
     this.#trace = options.trace;
-    this.#listed = new Set(options.network.servers.map((s) => s.keyHex));
+    this.#index = new Map(options.network.servers.map((s) => [s.keyHex, s.index]));
     this.#nowMs = options.nowMs;
     this.#startedMs = options.nowMs;
-    const { state, recentComplete } = options.recovered;
-    this.#state = state;
-    this.#stateFrame = options.recovered.frame;
-    this.#committed = { frame: options.recovered.frame, state, hash: state.ledger.hash };
-    this.#durable = { frame: options.recovered.frame, hash: state.ledger.hash };
-    this.#lastArchivedHash = options.recovered.archivedHash;
-    this.#startFrame = frameAt(options.nowMs, this.network.intervalMs);
-    this.#headFrame = this.#startFrame - 1;
-    this.#lastJudged = this.#headFrame;
-    this.#txIndex = new TxIndex(recentComplete ? state.recent[0]!.frame : this.#startFrame);
-    this.#txIndex.learn(state.recent);
+    this.#deltaMs = Math.max(1, Math.floor(this.network.intervalMs / 4));
+    const r = options.recovered;
+    this.#committed = { frame: r.frame, digest: r.digest, state: r.state, commit: r.commit };
+    this.#durableFrame = r.frame;
+    const span = this.#recentSpan();
+    this.#txIndex = new TxIndex(r.commit === undefined ? r.frame + 1 : r.frame - span + 1);
+    this.#txIndex.learn(r.state.recent);
+    if (r.votes === "lost") {
+      // Whatever this server signed before is unknown: it signs nothing for a frame that could have ended
+      // before it started (its clock within the skew of the one it had then).
+      this.#amnesicUntilMs = options.nowMs + this.network.timing.skewMs;
+    } else {
+      this.#votes = r.votes;
+    }
     this.#event("start", {
-      frame: this.#startFrame,
+      frame: frameAt(options.nowMs, this.network.intervalMs),
       listen: `${me.host}:${me.port}`,
-      loaded: options.recovered.loaded ?? "genesis",
-      hash: state.ledger.hash.slice(0, 12),
-      accounts: state.ledger.count,
-      recent_frames: state.recent.length,
+      loaded: r.loaded ?? "genesis",
+      committed: r.frame,
+      digest: r.digest.slice(0, 12),
+      accounts: r.state.ledger.count,
       servers: this.network.servers.length,
       quorum: this.network.quorum,
       network: this.network.id.slice(0, 16),
       interval_ms: this.network.intervalMs,
+      ...(r.votes === "lost" ? { votes: "lost" } : {}),
     });
+    // Said only when it matters: the next frame ended before this server could be sure of its votes.
+    if (this.#amnesicUntilMs !== undefined && frameStartMs(r.frame + 2, this.network.intervalMs) <= this.#amnesicUntilMs) {
+      this.#event("amnesic", {
+        reason: r.fresh ? "empty data directory" : "votes file missing or damaged",
+        signs_from_frame: frameAt(this.#amnesicUntilMs, this.network.intervalMs),
+        detail: "this server may have voted before and will not vote for those frames again; " +
+          "it waits for a certified state from its peers",
+      });
+    }
   }
 
   // ---- inputs ------------------------------------------------------------------------------------
@@ -228,22 +309,28 @@ export class Replica {
     return out;
   }
 
-  /** The clock reached `nowMs`: process the frames that are due and judge the ones past their deadline. */
+  /** The clock reached `nowMs`: start the next agreement when due, fire time-outs, resend what is lost. */
   tick(nowMs: number): Action[] {
     this.#at(nowMs);
     if (!this.#halted) {
       this.#advance();
+      if (this.#inst !== undefined) this.#handle(this.#inst.agreement.tick(nowMs));
+      this.#resend();
       this.#judge();
     }
     return this.drain();
   }
 
-  /** When the replica next needs a tick: just after the next half-frame boundary. */
+  /** When the replica next needs a tick. */
   nextTickMs(nowMs: number): number {
     const I = this.network.intervalMs;
-    const start = frameStartMs(frameAt(nowMs, I), I);
-    const half = start + this.#waitMs();
-    return (nowMs < half ? half : start + I) + 1;
+    const h = this.#committed.frame + 1;
+    let next = nowMs + this.#deltaMs;
+    const end = frameStartMs(h + 1, I);
+    if (this.#inst === undefined && end > nowMs) next = Math.min(next, end);
+    const deadline = this.#inst?.agreement.nextDeadlineMs();
+    if (deadline !== undefined && deadline > nowMs) next = Math.min(next, deadline);
+    return next + 1;
   }
 
   /**
@@ -289,21 +376,35 @@ export class Replica {
       throw new Error(`Invariant broken: write ${id} completed twice or never started`);
     }
     this.#pendingWrites.delete(id);
-    if (write.evidence) {
+    if (write.kind === "evidence") {
       if (error !== undefined) this.#event("error_archive", { frame: write.frame, error });
-      return this.drain();
-    }
-    if (error !== undefined) {
-      this.#lastArchivedHash = undefined;
-      this.#event("error_archive", { frame: write.frame, error });
-    } else {
-      if (write.archived !== undefined) {
-        this.#event("archived", {
-          frame: write.frame,
-          file: write.archived.slice(0, 12) + "…" + write.archived.slice(64),
-        });
+    } else if (write.kind === "votes") {
+      this.#votesWrite.inFlight = undefined;
+      if (error !== undefined) {
+        // A vote that is not on disk is never sent: a restart could otherwise sign a different one.
+        this.#halt(`Cannot write the votes file: ${error}`);
+        return this.drain();
       }
-      if (write.frame > this.#durable.frame) this.#durable = { frame: write.frame, hash: write.hash };
+      for (const item of write.batch) {
+        this.#out.push({ type: "broadcast", message: item.send, greeting: true });
+        const inst = this.#inst;
+        if (inst?.slot.height === item.own.height) {
+          const { step, round, digest, signature } = item.own;
+          inst.mine.set(`${step}:${round}`, item.send);
+          inst.voteBodies.set(`${step}:${round}:${this.me.index}`, concatBytes(item.send).subarray(LENGTH_PREFIX_BYTES));
+          this.#handle(inst.agreement.vote(nowMs, step, round, this.me.index, digest, signature).intents);
+        }
+      }
+      this.#flushVotes();
+    } else {
+      if (error !== undefined) {
+        // The commit is not durable: it is never answered as committed, and the next frame waits.
+        this.#halt(`Cannot write archive entry for frame ${write.frame}: ${error}`);
+        return this.drain();
+      }
+      this.#event("archived", { frame: write.frame, file: write.name.slice(0, 12) + "…" + write.name.slice(64) });
+      if (write.frame > this.#durableFrame) this.#durableFrame = write.frame;
+      this.#advance();
     }
     return this.drain();
   }
@@ -317,19 +418,19 @@ export class Replica {
 
   // ---- what the shell and the simulator read ------------------------------------------------------
 
-  /** The last committed frame, hash and state. */
+  /** The last committed frame, its digest and state. */
   get committed(): { readonly frame: number; readonly state: State; readonly hash: string } {
-    return this.#committed;
+    return { frame: this.#committed.frame, state: this.#committed.state, hash: this.#committed.digest };
   }
 
-  /** The newest processed frame. */
+  /** The frame of the agreement in progress (or the next one). */
   get headFrame(): number {
-    return this.#headFrame;
+    return this.#committed.frame + 1;
   }
 
   /** The state the next frame applies to. */
   get state(): State {
-    return this.#state;
+    return this.#committed.state;
   }
 
   get halted(): boolean {
@@ -338,498 +439,461 @@ export class Replica {
 
   /** The buffer this replica holds as alpha of `frame`, if any. */
   alphaBuffer(frame: number): readonly Tx[] {
-    return this.#frames.get(frame)?.alphaBuffer?.txs ?? [];
+    return this.#alpha.get(frame)?.txs ?? [];
   }
 
   // ---- the frame clock ---------------------------------------------------------------------------
 
-  #waitMs(): number {
-    return Math.floor(this.network.intervalMs / 2);
+  /** Starts the agreement on the frame after the committed one once that frame ended and the commit is durable. */
+  #advance(): void {
+    if (this.#halted || this.#inst !== undefined) return;
+    if (this.#durableFrame < this.#committed.frame) return;
+    const h = this.#committed.frame + 1;
+    const I = this.network.intervalMs;
+    const end = frameStartMs(h + 1, I);
+    if (this.#nowMs < end) return;
+    const slot = { height: h, prevDigest: this.#committed.digest };
+    const n = this.network.servers.length;
+    const first = alphaIndex(h, n);
+    let canSign = true;
+    let restored = undefined;
+    if (this.#amnesicUntilMs !== undefined && end <= this.#amnesicUntilMs) canSign = false;
+    if (this.#votes !== undefined) {
+      if (h < this.#votes.height) canSign = false;
+      else if (h === this.#votes.height) {
+        if (this.#votes.prevDigest === slot.prevDigest) restored = this.#votes.memory;
+        else canSign = false;
+      }
+    }
+    const cap = MAX_TIMEOUT_INTERVALS * I;
+    const agreement = new Agreement({
+      n,
+      me: this.me.index,
+      quorum: this.network.quorum,
+      dishonest: this.network.dishonest,
+      proposer: (round) => (first + round) % n,
+      timeoutMs: (round) => Math.min(cap, this.#deltaMs * (round + 1)),
+      // Round 0 waits for the beta from the frame's end, plus the clock error tolerated between servers.
+      round0DeadlineMs: end + 2 * this.#deltaMs,
+      canSign,
+      restored,
+    });
+    const inst: Instance = {
+      slot,
+      agreement,
+      startedMs: this.#nowMs,
+      proposals: new Map(),
+      byDigest: new Map(),
+      voteBodies: new Map(),
+      mine: new Map(),
+      liars: new Set(),
+      lastResendMs: this.#nowMs,
+      decided: undefined,
+    };
+    this.#inst = inst;
+    // The proposal this server locked on before a restart: it may have to propose it again.
+    const locked = restored !== undefined ? this.#votes?.locked : undefined;
+    if (locked !== undefined) this.#evaluate(inst, locked.frame, locked.txs, first, undefined);
+    if (!canSign && this.#amnesicUntilMs !== undefined && end <= this.#amnesicUntilMs) {
+      this.#event("waiting", {
+        frame: h,
+        reason: "this server lost its votes and may have voted for this frame before; it only listens",
+      });
+    }
+    this.#handle(agreement.start(this.#nowMs));
+    // Messages that came before this agreement started.
+    const held = this.#held;
+    this.#held = [];
+    for (const m of held) this.#route(m);
   }
 
-  /** Processes every frame whose buffer is known or whose beta has had its time. */
-  #advance(): void {
-    const I = this.network.intervalMs;
-    while (!this.#halted) {
-      const now = this.#nowMs;
-      const current = frameAt(now, I);
-      if (this.#headFrame < current - MAX_LAG_FRAMES) {
-        this.#event("skip_ahead", { from: this.#headFrame, to: current - 2, reason: "behind the clock" });
-        this.#headFrame = current - 2;
-        this.#txIndex.knownFromFrame = Math.max(this.#txIndex.knownFromFrame, current - 1);
-        // Frames slept through (a paused process) are not this server's missed consensus: counting
-        // them would halt a server that only needs a catch-up.
-        this.#lastJudged = Math.max(this.#lastJudged, current - 2);
-      }
-      const f = this.#headFrame + 1;
-      const beta = alphaIndex(f, this.network.servers.length) === this.me.index;
-      const end = frameStartMs(f + 1, I);
-      const record = this.#frames.get(f);
-      const betaBuffer = record?.betaBuffer;
-      // Frame f is processed only after it ended here: a buffer sent early (a liar's next frame) waits
-      // in the frame window, so it cannot make this server judge the current frame before its votes came.
-      const ready = now >= end && (beta || betaBuffer !== undefined || now >= end + this.#waitMs());
-      // Judge frame f - 1 before applying f (its votes came a frame ago): after a frame without
-      // consensus every server applies f to the same reverted balances, the beta included, instead of
-      // some applying it to the lost frame's balances and losing frame after frame.
-      if (ready) this.#judgeUpTo(f - 1);
-      if (this.#halted) break;
-      if (beta && now >= end) {
-        const buffer = record?.alphaBuffer;
-        this.#process(f, buffer?.txs ?? [], { beta: true, verified: buffer?.verified });
-      } else if (!beta && betaBuffer !== undefined && now >= end) {
-        const verified = this.#checkBuffer(f, betaBuffer);
-        this.#process(f, verified === undefined ? [] : betaBuffer, { beta: false, verified });
-      } else if (!beta && now >= end + this.#waitMs()) {
-        this.#event("beta_silent", {
-          frame: f,
-          beta: this.network.servers[alphaIndex(f, this.network.servers.length)]!.name,
-        });
-        this.#process(f, [], { beta: false });
-      } else {
-        break;
-      }
+  /** Carries out what the agreement asks. */
+  #handle(intents: readonly Intent[]): void {
+    for (const intent of intents) {
+      const inst = this.#inst;
+      if (inst === undefined) return;
+      if (intent.type === "propose") this.#propose(inst, intent.round, intent.polRound, intent.validDigest);
+      else if (intent.type === "vote") this.#signVote(inst, intent.step, intent.round, intent.digest);
+      else this.#decided(inst, intent.round, intent.digest);
+      if (this.#inst !== inst) return;
     }
   }
 
-  #process(frame: number, txs: Tx[], options: { beta: boolean; verified?: WeakSet<Tx> | undefined }): void {
-    if (frame !== this.#headFrame + 1) {
-      throw new Error(`Invariant broken: processing frame ${frame} after frame ${this.#headFrame}`);
+  #propose(inst: Instance, round: number, polRound: number, validDigest: string | undefined): void {
+    const h = inst.slot.height;
+    const I = this.network.intervalMs;
+    let frame = h;
+    let txs: readonly Tx[] = [];
+    let verified: WeakSet<Tx> | undefined;
+    const valid = validDigest === undefined ? undefined : inst.byDigest.get(validDigest);
+    if (valid !== undefined) {
+      frame = valid.frame;
+      txs = valid.txs;
+    } else {
+      polRound = -1;
+      if (this.#nowMs >= frameStartMs(h + 1 + SKIP_AFTER_FRAMES, I)) {
+        // Long past its frame, the agreement skips to the newest ended frame with nothing in it: deciding
+        // every frame of an outage one by one would take longer than the outage.
+        frame = frameAt(this.#nowMs, I) - 1;
+      } else {
+        const buffer = this.#alpha.get(h);
+        const beta = inst.proposals.get(0);
+        if (buffer !== undefined && alphaIndex(h, this.network.servers.length) === this.me.index) {
+          txs = buffer.txs;
+          verified = buffer.verified;
+        } else if (beta !== undefined && beta.frame === h) {
+          txs = beta.txs;
+        }
+      }
+    }
+    const body = this.#sign(proposalPayload(this.network.id, { ...inst.slot, round }, polRound, frame, txs));
+    inst.mine.set(`proposal:${round}`, body);
+    inst.proposals.set(round, { body: concatBytes(body).subarray(LENGTH_PREFIX_BYTES), frame, txs });
+    this.#out.push({ type: "broadcast", message: body, greeting: txs.length === 0 });
+    const evaluation = this.#evaluate(inst, frame, txs, this.me.index, verified);
+    this.#handle(inst.agreement.proposal(this.#nowMs, round, polRound, evaluation?.digest));
+  }
+
+  /** Signs a vote, writes it to the votes file, and sends it (and counts it) once written. */
+  #signVote(inst: Instance, step: VoteStep, round: number, digest: string): void {
+    const payload = votePayload(step, this.network.id, { ...inst.slot, round }, digest);
+    const message = this.#sign([payload]);
+    const signature = message[0]!.subarray(LENGTH_PREFIX_BYTES + 1 + 32, LENGTH_PREFIX_BYTES + 1 + 32 + 64);
+    this.#votesWrite.queued.push({
+      send: message,
+      own: { height: inst.slot.height, step, round, digest, signature: signature.slice() },
+    });
+    this.#flushVotes();
+  }
+
+  /** Writes the votes file for everything queued, unless a write is already in flight (one at a time). */
+  #flushVotes(): void {
+    const w = this.#votesWrite;
+    if (w.inFlight !== undefined || w.queued.length === 0) return;
+    const inst = this.#inst;
+    // Votes of an agreement already decided are not sent: only the current one's are written.
+    const batch = w.queued.filter((q) => q.own.height === inst?.slot.height);
+    w.queued = [];
+    if (inst === undefined || batch.length === 0) return;
+    const memory = inst.agreement.memory();
+    const lockedDigest = memory.validDigest ?? memory.lockedDigest;
+    const locked = lockedDigest === undefined ? undefined : inst.byDigest.get(lockedDigest);
+    const record: VotesRecord = {
+      height: inst.slot.height,
+      prevDigest: inst.slot.prevDigest,
+      memory,
+      locked: locked === undefined ? undefined : { frame: locked.frame, digest: locked.digest, txs: locked.txs },
+    };
+    this.#votes = record;
+    const id = this.#nextWriteId++;
+    w.inFlight = id;
+    this.#pendingWrites.set(id, { kind: "votes", batch });
+    this.#out.push({
+      type: "persist",
+      id,
+      files: [{ name: VOTES_FILE, bytes: encodeVotes(record) }],
+      keep: undefined,
+      commit: undefined,
+    });
+  }
+
+  #decided(inst: Instance, round: number, digest: string): void {
+    inst.decided = { round, digest };
+    const evaluation = inst.byDigest.get(digest);
+    if (evaluation === undefined) {
+      // A quorum certified a proposal this server never saw: fetch the certified state instead.
+      this.#want(true);
+      return;
+    }
+    const cert: Certificate = {
+      ...inst.slot,
+      round,
+      digest,
+      signatures: inst.agreement.certificate(round, digest),
+    };
+    this.#commit(
+      { frame: evaluation.frame, state: evaluation.state, txsDigest: evaluation.txsDigest, cert },
+      evaluation,
+      inst,
+    );
+  }
+
+  /**
+   * Commits a certified frame: writes its archive entry, moves the committed state on, and records the
+   * outcome of its transfers (from the evaluation here, or from the recent ids of an adopted state).
+   */
+  #commit(commit: Commit, evaluation: Evaluation | undefined, inst: Instance | undefined): void {
+    const frame = commit.frame;
+    if (frame <= this.#committed.frame) {
+      throw new Error(`Invariant broken: committing frame ${frame} after frame ${this.#committed.frame}`);
+    }
+    if (commit.cert.prevDigest !== this.#committed.digest && evaluation !== undefined) {
+      throw new Error("Invariant broken: a decided frame does not chain to the committed one");
+    }
+    if (commit.state.ledger.supply !== this.network.supply) {
+      throw new Error(`Invariant broken: committed supply ${commit.state.ledger.supply}`);
+    }
+    const chunks = encodeCommit(this.network.id, commit);
+    const name = archiveName(commitFileHash(chunks), frameStartMs(frame, this.network.intervalMs));
+    const id = this.#nextWriteId++;
+    this.#pendingWrites.set(id, { kind: "commit", frame, name });
+    this.#out.push({
+      type: "persist",
+      id,
+      files: [{ name, bytes: concatBytes(chunks) }],
+      keep: this.#archiveKeep,
+      commit: { frame, hash: commit.state.ledger.hash },
+    });
+    const span = this.#recentSpan();
+    if (evaluation !== undefined) {
+      evaluation.txs.forEach((tx, i) => this.#txIndex.judge(tx.id, frame, evaluation.results[i]!));
+      this.metrics.txCommitted += evaluation.results.filter((r) => r === "ok").length;
+    } else {
+      // Adopted: the certified recent ids tell what was applied in the frames they cover; frames between
+      // the old committed one and those are unknown here.
+      if (this.#committed.frame < frame - span) this.#txIndex.knownFromFrame = frame - span + 1;
+      this.#txIndex.learn(commit.state.recent);
+    }
+    const end = frameStartMs(frame + 1, this.network.intervalMs);
+    this.metrics.framesAgreed++;
+    this.metrics.lastConsensusMs = Math.max(0, this.#nowMs - end);
+    this.metrics.lastRounds = commit.cert.round + 1;
+    if (this.#prev !== undefined && !this.#prev.logged) this.#logConsensus(this.#prev);
+    this.#committed = { frame, digest: commit.cert.digest, state: commit.state, commit };
+    this.#trace?.({ type: "committed", frame, hash: commit.state.ledger.hash, state: commit.state });
+    for (const f of [...this.#alpha.keys()]) if (f <= frame) this.#alpha.delete(f);
+    if (this.#noQuorum) this.#event("quorum_back", { frame, digest: commit.cert.digest.slice(0, 12) });
+    this.#noQuorum = false;
+    this.#prev = inst === undefined || evaluation === undefined
+      ? undefined
+      : { instance: inst, frame, committedMs: this.#nowMs, logged: false };
+    if (evaluation === undefined) {
+      this.#event("catchup_received", {
+        frame,
+        digest: commit.cert.digest.slice(0, 12),
+        accounts: commit.state.ledger.count,
+      });
+    } else if (this.#prev !== undefined) {
+      this.#maybeLogConsensus();
+    }
+    this.#inst = undefined;
+    this.#txIndex.prune(frame - Math.max(2 * LEAD_FRAMES, 4 * span));
+  }
+
+  /** Logs the consensus line of the last decided frame once every server's precommit came, or later. */
+  #maybeLogConsensus(): void {
+    const p = this.#prev;
+    if (p === undefined || p.logged) return;
+    const d = p.instance.decided!;
+    const agree = p.instance.agreement.certificate(d.round, d.digest).length;
+    const all = this.#countPrecommits(p.instance, d.round, d.digest);
+    if (all >= this.network.servers.length) this.#logConsensus(p);
+    else if (agree === 0) p.logged = true;
+  }
+
+  #countPrecommits(inst: Instance, round: number, digest: string): number {
+    let n = 0;
+    for (const [key, body] of inst.voteBodies) {
+      if (!key.startsWith(`precommit:${round}:`)) continue;
+      if (body.length >= VOTE_HEAD_BYTES && this.#digestOf(body) === digest) n++;
+    }
+    return n;
+  }
+
+  #digestOf(body: Uint8Array): string {
+    const payload = body.subarray(1 + 32 + 64);
+    return toHex(payload.subarray(VOTE_HEAD_BYTES, VOTE_HEAD_BYTES + HASH_BYTES));
+  }
+
+  #logConsensus(p: { instance: Instance; frame: number; committedMs: number; logged: boolean }): void {
+    p.logged = true;
+    const d = p.instance.decided!;
+    const agree = this.#countPrecommits(p.instance, d.round, d.digest);
+    const evaluation = p.instance.byDigest.get(d.digest)!;
+    const n = this.network.servers.length;
+    this.#lastConsensus = { frame: p.frame, agree, round: d.round };
+    const applied = evaluation.results.filter((r) => r === "ok").length;
+    const rejected: Record<string, number> = {};
+    for (const r of evaluation.results) if (r !== "ok") rejected[r] = (rejected[r] ?? 0) + 1;
+    this.#event("consensus", {
+      frame: p.frame,
+      agree: `${agree}/${n}`,
+      digest: d.digest.slice(0, 12),
+      round: d.round,
+      txs: evaluation.txs.length,
+      applied,
+      rejected: Object.entries(rejected).map(([c, k]) => `${c}:${k}`).join(",") || undefined,
+      after_ms: Math.max(0, p.committedMs - frameStartMs(p.frame + 1, this.network.intervalMs)),
+      ...(p.frame !== p.instance.slot.height ? { skipped_from: p.instance.slot.height } : {}),
+    });
+  }
+
+  /**
+   * Checks and applies a proposal; undefined when it is invalid (a bad signature proves its proposer
+   * dishonest: checking stops there and the signed proposal is kept as evidence).
+   */
+  #evaluate(
+    inst: Instance,
+    frame: number,
+    txs: readonly Tx[],
+    proposer: number,
+    verified: WeakSet<Tx> | undefined,
+  ): Evaluation | undefined {
+    const h = inst.slot.height;
+    const I = this.network.intervalMs;
+    if (frame < h || txs.length > MAX_FRAME_TXS) return undefined;
+    // A frame that has not ended (allowing the clock error tolerated) cannot be decided yet.
+    if (frameStartMs(frame + 1, I) > this.#nowMs + this.#deltaMs) return undefined;
+    // Skipping frames is for an agreement long past its frame, and skips with nothing in them.
+    if (frame > h && (txs.length > 0 || this.#nowMs + this.#deltaMs < frameStartMs(h + 1 + SKIP_AFTER_FRAMES, I))) {
+      return undefined;
+    }
+    const checked = verified ?? new WeakSet<Tx>();
+    if (verified === undefined) {
+      for (const [i, tx] of txs.entries()) {
+        if (!verifyTx(tx, this.#verifier)) {
+          const round = [...inst.proposals].find(([, p]) => p.txs === txs)?.[0];
+          const body = round === undefined ? undefined : inst.proposals.get(round)?.body;
+          this.#proveLie(inst, proposer, `its proposal's transfer ${i} has a signature that does not verify`, body ? [body] : []);
+          return undefined;
+        }
+        checked.add(tx);
+      }
     }
     const t0 = this.#stopwatch();
-    const context = frameContext(frame, this.network.timing);
-    const result = apply(this.#state, txs, {
-      ...context,
-      ...(options.verified ? { verified: options.verified } : {}),
+    const result = apply(this.#committed.state, txs, {
+      ...frameContext(frame, this.network.timing),
+      verified: checked,
       verifier: this.#verifier,
     });
     const t1 = this.#stopwatch();
-    const hash = result.state.ledger.hash;
+    const txsDigest = txsHash(txs);
+    const digest = frameDigest(this.network.id, frame, inst.slot.prevDigest, result.state, txsDigest);
     this.metrics.lastApplyMs = t1 - t0;
     this.metrics.lastHashMs = this.#stopwatch() - t1;
     this.metrics.framesProcessed++;
-    const parent = { frame: this.#stateFrame, hash: this.#state.ledger.hash, state: this.#state };
-    this.#state = result.state;
-    this.#stateFrame = frame;
-    this.#headFrame = frame;
-    const record = this.#frames.at(frame);
-    record.state = result.state;
-    record.myVote = hash;
-    const rejected: Record<string, number> = {};
-    const appliedIds: string[] = [];
-    txs.forEach((tx, i) => {
-      const code = result.results[i]!;
-      if (code !== "ok") rejected[code] = (rejected[code] ?? 0) + 1;
-      else appliedIds.push(tx.id);
-      this.#txIndex.judge(tx.id, frame, code);
-    });
+    const evaluation: Evaluation = { frame, txs, digest, txsDigest, state: result.state, results: result.results };
+    if (!inst.byDigest.has(digest)) inst.byDigest.set(digest, evaluation);
     this.#trace?.({
       type: "applied",
       frame,
-      parentFrame: parent.frame,
-      parentHash: parent.hash,
-      parent: parent.state,
+      parentFrame: this.#committed.frame,
+      parentHash: this.#committed.state.ledger.hash,
+      parent: this.#committed.state,
       state: result.state,
+      proposer,
       txIds: txs.map((tx) => tx.id),
-      appliedIds,
+      appliedIds: txs.filter((_, i) => result.results[i] === "ok").map((tx) => tx.id),
     });
-    record.alphaBuffer = undefined;
-    if (!record.broadcast) {
-      record.broadcast = true;
-      recordVote(record.votes, this.me.keyHex, hash);
-      const txBytes = options.beta ? concatTxs(txs) : new Uint8Array(0);
-      this.#out.push({
-        type: "broadcast",
-        message: signPeerMessage(this.me.key, this.#signer, [encodeVote(frame, fromHex(hash, 32)!, txBytes)]),
-        greeting: txBytes.length === 0,
-      });
-    }
-    record.info = {
-      role: options.beta ? "beta" : "other",
-      txs: txs.length,
-      applied: result.applied,
-      rejected: Object.entries(rejected).map(([c, n]) => `${c}:${n}`).join(",") || undefined,
-      applyMs: this.metrics.lastApplyMs,
-    };
-    this.#decide(frame);
-    this.#settle(frame);
-    this.#prune(frame);
+    return evaluation;
   }
 
-  /** Frames whose consensus deadline (end of the next frame) passed without a majority. */
+  /** Without a quorum for too long: stop (or refuse transfers while waiting). */
   #judge(): void {
-    const current = frameAt(this.#nowMs, this.network.intervalMs);
-    if (this.#rejectedSinceLog.size > 0) {
+    const I = this.network.intervalMs;
+    const current = frameAt(this.#nowMs, I);
+    if (this.#rejectedSinceLog.size > 0 && current > this.#lastRejectLogFrame) {
       // One line per frame, not one per refusal: a flood of bad transfers must not flood the log.
       const codes = [...this.#rejectedSinceLog].map(([c, n]) => `${c}:${n}`).join(",");
       this.#rejectedSinceLog.clear();
+      this.#lastRejectLogFrame = current;
       this.#event("rejected_transfers", { frame: current, codes });
     }
-    for (const r of this.#frames.records()) {
-      if (r.unlogged && r.frame <= current - 2) this.#logFrame(r.frame, true);
+    const p = this.#prev;
+    if (p !== undefined && !p.logged && this.#nowMs >= p.committedMs + this.#deltaMs) this.#logConsensus(p);
+    const lag = current - 1 - this.#committed.frame;
+    const starting = this.#nowMs < this.#startedMs + STARTUP_GRACE_FRAMES * I ||
+      current <= this.network.startFrame + STARTUP_GRACE_FRAMES;
+    if (lag <= MAX_MISSED_FRAMES + 1 || starting) return;
+    if (this.#noQuorum && this.#waitForQuorum) return;
+    this.metrics.framesMissed = lag;
+    const reason = `no quorum (${this.network.quorum} of ${this.network.servers.length}) certified a frame ` +
+      `since frame ${this.#committed.frame} (digest ${this.#committed.digest.slice(0, 12)}), ${lag} frames ago`;
+    this.#event("no_consensus", {
+      frame: this.#committed.frame + 1,
+      round: this.#inst?.agreement.round ?? 0,
+      need: this.network.quorum,
+      missed: lag,
+    });
+    if (!this.#waitForQuorum) {
+      this.#halt(`Consensus lost: ${reason}; stopping rather than fork`);
+      return;
     }
-    this.#judgeUpTo(current - 2);
+    this.#noQuorum = true;
+    this.#event("no_quorum", { reason, action: "refusing transfers until a quorum agrees" });
   }
 
-  /** Frames up to `last` still undecided: each one is missed and reverts to the last agreed balances. */
-  #judgeUpTo(last: number): void {
-    for (let f = this.#lastJudged + 1; f <= last && !this.#halted; f++) {
-      this.#lastJudged = f;
-      if (this.#frames.get(f)?.decided !== undefined) continue;
-      this.metrics.framesMissed++;
-      this.#missed++;
-      const votes = this.#frames.get(f)?.votes ?? new Map<string, string>();
-      this.#event("no_consensus", {
-        frame: f,
-        seen: `${votes.size}/${this.network.servers.length}`,
-        votes: summariseVotes(votes),
-        need: this.network.quorum,
-        missed: this.#missed,
-      });
-      // Part 10 of the seed: without consensus, go back to the last agreed balances.
-      if (this.#state.ledger.hash !== this.#committed.hash) {
-        this.#event("reverted", { to_frame: this.#committed.frame, hash: this.#committed.hash.slice(0, 12) });
+  /** Sends again what may have been lost: this server's messages of the current round, and wants. */
+  #resend(): void {
+    const inst = this.#inst;
+    if (inst !== undefined && this.#nowMs >= inst.lastResendMs + this.#deltaMs) {
+      inst.lastResendMs = this.#nowMs;
+      const round = inst.agreement.round;
+      for (const step of ["prevote", "precommit"] as const) {
+        // Only votes already written are in `mine`.
+        const message = inst.mine.get(`${step}:${round}`);
+        if (message !== undefined) this.#out.push({ type: "broadcast", message, greeting: true });
       }
-      this.#state = this.#committed.state;
-      this.#stateFrame = this.#committed.frame;
-      // What was applied after the agreed state is undone with it: its transfers are neither committed
-      // nor duplicates now, so a status query must not say "committed" and a retry must be taken.
-      const agreed = this.#committed.frame;
-      this.#txIndex.forget((e) => e.frame > agreed && e.fromCatchup !== true);
-      this.#inSync = false;
-      const starting = !this.#everAgreed && f < this.#startFrame + STARTUP_GRACE_FRAMES;
-      if (this.#missed >= MAX_MISSED_FRAMES && !starting) {
-        const reason = `no majority (${this.network.quorum} of ${this.network.servers.length}) agreed for ` +
-          `${this.#missed} frames; last agreed frame ${this.#committed.frame} hash ${
-            this.#committed.hash.slice(0, 12)
-          }`;
-        if (!this.#waitForQuorum) {
-          this.#halt(`Consensus lost: ${reason}; stopping rather than fork`);
-          return;
-        }
-        if (!this.#noQuorum) {
-          this.#noQuorum = true;
-          this.#event("no_quorum", { reason, action: "refusing transfers until a majority agrees" });
+      const proposal = inst.mine.get(`proposal:${round}`);
+      if (proposal !== undefined) {
+        // Only to the servers that have not voted in this round: the proposal can be large.
+        for (const peer of this.network.servers) {
+          if (peer.index === this.me.index) continue;
+          if (!inst.voteBodies.has(`prevote:${round}:${peer.index}`)) {
+            this.#out.push({ type: "send", to: peer.index, message: proposal });
+          }
         }
       }
+      if (inst.decided !== undefined) this.#want(true);
     }
+    if (this.#held.length > 0) this.#want(false);
+  }
+
+  /** Asks for a certified state newer than the committed one (at most once per Δ). */
+  #want(force: boolean): void {
+    if (!force && this.#nowMs < this.#lastWantMs + this.#deltaMs) return;
+    if (this.#nowMs < this.#lastWantMs + this.#deltaMs / 2) return;
+    this.#lastWantMs = this.#nowMs;
+    this.#out.push({
+      type: "broadcast",
+      message: this.#sign([wantPayload(this.network.id, this.#committed.frame + 1)]),
+      greeting: true,
+    });
+  }
+
+  /** Sends the committed state to `peer`, which is behind (once per frame and Δ). */
+  #offer(peer: number): void {
+    const commit = this.#committed.commit;
+    if (commit === undefined) return;
+    const last = this.#offered.get(peer);
+    if (last !== undefined && last.frame === commit.frame && this.#nowMs < last.atMs + this.#deltaMs) return;
+    this.#offered.set(peer, { frame: commit.frame, atMs: this.#nowMs });
+    this.metrics.catchupsSent++;
+    this.#event("catchup_sent", { frame: commit.frame, to: this.network.servers[peer]!.name });
+    this.#out.push({ type: "send", to: peer, message: this.#sign(encodeCommit(this.network.id, commit)) });
   }
 
   #halt(reason: string): void {
-    this.#event("halt", { frame: this.#headFrame, reason });
+    this.#event("halt", { frame: this.#committed.frame + 1, reason });
     this.#halted = true;
     this.#out.push({ type: "halt", reason });
-  }
-
-  #prune(frame: number): void {
-    this.#frames.prune(frame, this.#committed.frame);
-    if (this.#txIndex.size > 0 && frame % 4 === 0) {
-      this.#txIndex.prune(frame - Math.max(KEEP_FRAMES, 4 * this.#recentSpan()));
-    }
   }
 
   #recentSpan(): number {
     return frameContext(0, this.network.timing).recentFrames;
   }
 
-  // ---- consensus -------------------------------------------------------------------------------
-
-  #decide(frame: number): void {
-    const record = this.#frames.get(frame);
-    if (record === undefined || record.decided !== undefined) return;
-    const hash = consensusOf(record.votes, this.network.quorum);
-    if (hash === undefined) return;
-    record.decided = hash;
-    record.decidedAfterMs = this.#nowMs - frameStartMs(frame + 1, this.network.intervalMs);
-    this.metrics.framesAgreed++;
-    if (this.#noQuorum) this.#event("quorum_back", { frame, hash: hash.slice(0, 12) });
-    this.#noQuorum = false;
-    this.#missed = 0;
-    if (record.myVote === hash || this.#committed.frame >= frame) this.#sendCatchups(frame);
-    for (const [sender, catchup] of [...record.pendingCatchups]) {
-      record.pendingCatchups.delete(sender);
-      this.#onCatchup(sender, catchup);
-    }
-    for (const [sender, vote] of record.votes) {
-      if (vote !== hash) this.#logDisagreed(frame, sender, vote, hash);
-    }
+  #sign(payload: Uint8Array[]): Uint8Array[] {
+    return signPeerMessage(this.me.key, this.#signer, payload);
   }
 
-  /** Another server's vote against the consensus: out of sync, or lying. Named by key. */
-  #logDisagreed(frame: number, sender: string, vote: string, consensus: string): void {
-    if (sender === this.me.keyHex) return;
-    this.#event("disagreed", {
-      from: this.#peerName(sender),
-      key: sender.slice(0, 16),
-      frame,
-      hash: vote.slice(0, 12),
-      consensus: consensus.slice(0, 12),
-    });
-  }
-
-  /** Once a frame is decided and this replica has its own result, commit or mark out of sync. */
-  #settle(frame: number): void {
-    const record = this.#frames.get(frame);
-    if (record === undefined) return;
-    const consensus = record.decided;
-    const mine = record.myVote;
-    if (consensus === undefined || mine === undefined || record.settled) return;
-    record.settled = true;
-    if (mine === consensus) {
-      if (frame > this.#committed.frame) {
-        this.#commit(frame, record.state!, consensus);
-        this.metrics.txCommitted += record.info?.applied ?? 0;
-      }
-      record.unlogged = true;
-      this.#logFrame(frame, false);
-    } else {
-      this.#inSync = false;
-      this.#event("out_of_sync", {
-        frame,
-        mine: mine.slice(0, 12),
-        consensus: consensus.slice(0, 12),
-        agree: `${countOf(record.votes, consensus)}/${this.network.servers.length}`,
-        action: "waiting for the database (code 1)",
-      });
-    }
-  }
-
-  /** One line per agreed frame, once every server voted or the frame's deadline came. */
-  #logFrame(frame: number, deadline: boolean): void {
-    const record = this.#frames.get(frame);
-    if (record === undefined || !record.unlogged) return;
-    if (!deadline && record.votes.size < this.network.servers.length) return;
-    record.unlogged = false;
-    const consensus = record.decided!;
-    const info = record.info;
-    this.#event("consensus", {
-      frame,
-      role: info?.role ?? "caught-up",
-      hash: consensus.slice(0, 12),
-      agree: `${countOf(record.votes, consensus)}/${this.network.servers.length}`,
-      txs: info?.txs,
-      applied: info?.applied,
-      rejected: info?.rejected,
-      apply_ms: info?.applyMs.toFixed(1),
-      decided_ms: record.decidedAfterMs?.toFixed(0),
-    });
-  }
-
-  #commit(frame: number, state: State, hash: string): void {
-    if (state.ledger.supply !== this.network.supply) {
-      throw new Error(
-        `Invariant broken: agreed database of frame ${frame} has supply ${state.ledger.supply}`,
-      );
-    }
-    if (frame <= this.#committed.frame) {
-      throw new Error(`Invariant broken: commit of frame ${frame} after frame ${this.#committed.frame}`);
-    }
-    if (state.ledger.hash !== hash) {
-      throw new Error(`Invariant broken: committed state of frame ${frame} does not hash to its consensus`);
-    }
-    this.#committed = { frame, state, hash };
-    this.#everAgreed = true;
-    this.#inSync = true;
-    this.#trace?.({ type: "committed", frame, hash, state });
-    const seconds = Math.floor(frameStartMs(frame, this.network.intervalMs) / 1000);
-    const write = hash !== this.#lastArchivedHash;
-    const newIds = write || (state.recent.at(-1)?.ids.size ?? 0) > 0;
-    this.#lastArchivedHash = hash;
-    // Always a persist action, even with nothing to write: writes complete in order, so the frame
-    // becomes durable only after every earlier write did.
-    const files: { name: string; bytes: Uint8Array }[] = [];
-    const name = write ? archiveName(hash, seconds) : undefined;
-    if (name !== undefined) files.push({ name, bytes: state.ledger.bytes });
-    if (newIds) files.push({ name: RECENT_IDS_FILE, bytes: encodeRecentIds(hash, frame, state.recent) });
-    const id = this.#nextWriteId++;
-    this.#pendingWrites.set(id, { frame, hash, archived: name });
-    this.#out.push({ type: "persist", id, files, keep: this.#archiveKeep, commit: { frame, hash } });
-  }
-
-  #sendCatchups(frame: number): void {
-    const record = this.#frames.get(frame);
-    const hash = record?.decided;
-    const state = record?.state;
-    if (record === undefined || hash === undefined || state === undefined || state.ledger.hash !== hash) {
-      return;
-    }
-    if (!isCatchupSender(this.network.servers, this.me.index, frame, record.votes, hash)) return;
-    let message: Uint8Array[] | undefined;
-    for (const [sender, vote] of record.votes) {
-      if (vote === hash || sender === this.me.keyHex || record.catchupSentTo.has(sender)) continue;
-      record.catchupSentTo.add(sender);
-      const peer = this.#peerByKey(sender)!;
-      this.metrics.catchupsSent++;
-      this.#event("catchup_sent", {
-        frame,
-        to: peer.name,
-        hash: hash.slice(0, 12),
-        bytes: state.ledger.bytes.length,
-      });
-      message ??= signPeerMessage(
-        this.me.key,
-        this.#signer,
-        encodeCatchup(frame, state.ledger.bytes, state.recent),
-      );
-      this.#out.push({ type: "send", to: peer.index, message });
-    }
-  }
-
-  #onVote(sender: string, vote: Vote, body: Uint8Array): void {
-    const current = frameAt(this.#nowMs, this.network.intervalMs);
-    const name = this.#peerName(sender);
-    // Votes for frame f are sent during frame f + 1; anything older than that allows is a replay.
-    if (vote.frame > current + MAX_VOTE_LEAD_FRAMES || vote.frame < current - MAX_VOTE_AGE_FRAMES) {
-      this.metrics.messagesDropped++;
-      this.#event("dropped", {
-        from: name,
-        key: sender.slice(0, 16),
-        frame: vote.frame,
-        reason: "vote for a frame outside the window (stale or replayed)",
-      });
-      return;
-    }
-    if (vote.frame < this.#headFrame - KEEP_FRAMES || vote.frame > this.#headFrame + LEAD_FRAMES) return;
-    const record = this.#frames.at(vote.frame);
-    const recorded = recordVote(record.votes, sender, vote.hash);
-    if (recorded === "conflict") {
-      this.metrics.messagesDropped++;
-      this.#proveLie(record.frame, sender, "second, different vote for the frame", [
-        record.voteBodies.get(sender)!,
-        body,
-      ]);
-      return;
-    }
-    if (recorded === "repeat") return;
-    record.voteBodies.set(sender, body);
-    const isBeta =
-      this.network.servers[alphaIndex(vote.frame, this.network.servers.length)]!.keyHex === sender;
-    if (isBeta) {
-      // Pass the beta's signed message on: a server the beta missed still gets the buffer, and a beta
-      // that sent different buffers to different servers is caught (a second vote = "lying").
-      const message = [lengthPrefix(body.length), body];
-      for (const peer of this.network.servers) {
-        if (peer.index !== this.me.index && peer.keyHex !== sender) {
-          this.#out.push({ type: "send", to: peer.index, message });
-        }
-      }
-      if (record.betaBuffer === undefined) {
-        const txs: Tx[] = [];
-        for (let off = 0; off < vote.txBytes.length; off += TX_BYTES) {
-          txs.push(decodeTx(vote.txBytes.slice(off, off + TX_BYTES))!);
-        }
-        record.betaBuffer = txs;
-      }
-    }
-    const consensus = record.decided;
-    if (consensus !== undefined) {
-      if (vote.hash !== consensus) this.#logDisagreed(vote.frame, sender, vote.hash, consensus);
-      if (vote.hash !== consensus && record.myVote === consensus) this.#sendCatchups(vote.frame);
-      this.#logFrame(vote.frame, false);
-    } else {
-      this.#decide(vote.frame);
-      this.#settle(vote.frame);
-    }
-    this.#advance();
-  }
-
-  /**
-   * The set of verified transfers of the beta's buffer, or undefined when one signature does not verify:
-   * that proves the beta dishonest, and every honest server then treats the whole buffer as empty. The
-   * check stops at the first bad signature, so a flood of forged transfers costs one verification.
-   */
-  #checkBuffer(frame: number, txs: readonly Tx[]): WeakSet<Tx> | undefined {
-    const verified = new WeakSet<Tx>();
-    for (const [i, tx] of txs.entries()) {
-      if (!verifyTx(tx, this.#verifier)) {
-        const beta = this.network.servers[alphaIndex(frame, this.network.servers.length)]!;
-        const body = this.#frames.get(frame)?.voteBodies.get(beta.keyHex);
-        this.#proveLie(
-          frame,
-          beta.keyHex,
-          `its buffer's transfer ${i} has a signature that does not verify`,
-          body ? [body] : [],
-        );
-        return undefined;
-      }
-      verified.add(tx);
-    }
-    return verified;
-  }
-
-  /** Logs `sender` as lying, once per frame, and keeps the signed messages that prove it. */
-  #proveLie(frame: number, sender: string, reason: string, bodies: readonly Uint8Array[]): void {
-    const record = this.#frames.at(frame);
-    if (record.liars.has(sender)) return;
-    record.liars.add(sender);
-    this.#event("lying", { from: this.#peerName(sender), key: sender.slice(0, 16), frame, reason });
-    if (bodies.length === 0) return;
-    const id = this.#nextWriteId++;
-    this.#pendingWrites.set(id, { frame, hash: "", archived: undefined, evidence: true });
-    this.#out.push({
-      type: "persist",
-      id,
-      files: [{ name: `${EVIDENCE_PREFIX}${sender.slice(0, 16)}`, bytes: encodeEvidence(bodies) }],
-      keep: this.#archiveKeep,
-      commit: undefined,
-    });
-  }
-
-  #onCatchup(sender: string, catchup: Catchup): void {
-    const name = this.#peerName(sender);
-    const record = this.#frames.get(catchup.frame);
-    const consensus = record?.decided;
-    if (consensus === undefined) {
-      if (catchup.frame > this.#headFrame - KEEP_FRAMES && catchup.frame <= this.#headFrame + LEAD_FRAMES) {
-        this.#frames.at(catchup.frame).pendingCatchups.set(sender, catchup);
-      }
-      return;
-    }
-    // A forged database is logged even when this replica does not need one.
-    const checked = checkCatchup(catchup, consensus, this.network.supply);
-    if ("problem" in checked) {
-      this.metrics.messagesDropped++;
-      this.#event("lying", {
-        from: name,
-        key: sender.slice(0, 16),
-        frame: catchup.frame,
-        reason: checked.problem,
-      });
-      return;
-    }
-    const needed = record!.myVote !== consensus && catchup.frame > this.#committed.frame;
-    if (!needed) return;
-    const state: State = { ledger: checked.ledger, recent: catchup.recent };
-    this.metrics.catchupsReceived++;
-    this.#event("catchup_received", {
-      frame: catchup.frame,
-      from: name,
-      hash: consensus.slice(0, 12),
-      accounts: checked.ledger.count,
-    });
-    // Forget what this replica applied on its wrong database; learn the recent ids of the right one.
-    this.#txIndex.forget((e) => {
-      const r = this.#frames.get(e.frame);
-      return e.frame <= catchup.frame && r?.decided !== r?.myVote;
-    });
-    this.#txIndex.learn(catchup.recent);
-    this.#txIndex.knownFromFrame = catchup.recent.length > 0 ? catchup.recent[0]!.frame : catchup.frame + 1;
-    this.#state = state;
-    this.#stateFrame = catchup.frame;
-    this.#headFrame = catchup.frame;
-    record!.state = state;
-    record!.myVote = consensus;
-    record!.settled = true;
-    this.#commit(catchup.frame, state, consensus);
-    record!.unlogged = true;
-    this.#advance();
-  }
+  // ---- peer messages -------------------------------------------------------------------------------
 
   /** Handles a peer message; returns true when its signature is a listed server's. */
   #onPeerMessage(body: Uint8Array): boolean {
     const opened = openPeerMessage(
       body,
-      (key) => this.#listed.has(key) && key !== this.me.keyHex,
+      (key) => this.#index.has(key) && key !== this.me.keyHex,
       this.#verifier,
     );
     if ("problem" in opened) {
@@ -837,25 +901,182 @@ export class Replica {
       this.#event("dropped", { key: opened.sender?.slice(0, 16), reason: opened.problem });
       return false;
     }
-    let payload: Vote | Catchup;
-    try {
-      payload = decodePayload(opened.payload);
-    } catch (err) {
+    const sender = this.#index.get(opened.sender)!;
+    const payload = opened.payload;
+    const code = payload[0]!;
+    if (payload.length < 1 + HASH_BYTES || toHex(payload.subarray(1, 1 + HASH_BYTES)) !== this.network.id) {
       this.metrics.messagesDropped++;
-      this.#event("dropped", { from: this.#peerName(opened.sender), reason: (err as Error).message });
+      this.#event("dropped", {
+        from: this.network.servers[sender]!.name,
+        reason: "it runs another network (its network id differs: compare peers.json)",
+      });
       return true;
     }
-    if (payload.code === 0) this.#onVote(opened.sender, payload, body);
-    else this.#onCatchup(opened.sender, payload);
+    this.#route({ code, sender, body, payload });
     return true;
   }
 
-  #peerByKey(keyHex: string): Peer | undefined {
-    return this.network.servers.find((s) => s.keyHex === keyHex);
+  #drop(sender: number, reason: string): void {
+    this.metrics.messagesDropped++;
+    this.#event("dropped", { from: this.network.servers[sender]!.name, reason });
   }
 
-  #peerName(keyHex: string): string {
-    return this.#peerByKey(keyHex)?.name ?? keyHex.slice(0, 8);
+  #route(m: Routed): void {
+    const { code, sender, payload } = m;
+    if (code === Code.commit) return this.#onCommit(sender, payload);
+    if (code === Code.want) {
+      if (payload.length !== 1 + HASH_BYTES + 8) return this.#drop(sender, "want has the wrong length");
+      const height = readU64(viewOf(payload), 1 + HASH_BYTES);
+      if (this.#committed.frame >= height) this.#offer(sender);
+      return;
+    }
+    if (code !== Code.proposal && code !== Code.prevote && code !== Code.precommit) {
+      return this.#drop(sender, `unknown payload code ${code}`);
+    }
+    if (payload.length < VOTE_HEAD_BYTES + (code === Code.proposal ? 12 : HASH_BYTES)) {
+      return this.#drop(sender, "message is shorter than its head");
+    }
+    const view = viewOf(payload);
+    const height = readU64(view, 1 + HASH_BYTES);
+    const round = view.getUint32(1 + HASH_BYTES + 8);
+    const prevDigest = toHex(payload.subarray(1 + HASH_BYTES + 12, VOTE_HEAD_BYTES));
+    const h = this.#committed.frame + 1;
+    if (height < h) {
+      const p = this.#prev;
+      if (p !== undefined && height === p.instance.slot.height && code === Code.precommit) {
+        this.#countLate(p.instance, m, round);
+      }
+      // The sender is behind: it is still deciding a frame committed here.
+      if (p === undefined || height < p.instance.slot.height || this.#nowMs >= p.committedMs + this.#deltaMs) {
+        this.#offer(sender);
+      }
+      return;
+    }
+    if (height > h || this.#inst === undefined) {
+      // A later agreement (this server is behind, or has not reached the frame's end yet): held, bounded.
+      if (this.#held.length >= MAX_HELD_MESSAGES) this.#held.shift();
+      this.#held.push(m);
+      if (height > h) this.#want(false);
+      return;
+    }
+    const inst = this.#inst;
+    if (prevDigest !== inst.slot.prevDigest) {
+      return this.#drop(sender, `its frame ${height} builds on another state than the one certified here`);
+    }
+    if (round > MAX_ROUND || round > inst.agreement.round + MAX_ROUND_LEAD) {
+      return this.#drop(sender, `round ${round} is too far ahead`);
+    }
+    if (code === Code.proposal) this.#onProposal(inst, m, round);
+    else this.#onVote(inst, m, code === Code.prevote ? "prevote" : "precommit", round);
+  }
+
+  #countLate(inst: Instance, m: Routed, round: number): void {
+    const key = `precommit:${round}:${m.sender}`;
+    if (!inst.voteBodies.has(key)) inst.voteBodies.set(key, m.body);
+    this.#maybeLogConsensus();
+  }
+
+  #onProposal(inst: Instance, m: Routed, round: number): void {
+    const n = this.network.servers.length;
+    const proposer = (alphaIndex(inst.slot.height, n) + round) % n;
+    if (m.sender !== proposer) return this.#drop(m.sender, `it is not the proposer of round ${round}`);
+    const earlier = inst.proposals.get(round);
+    if (earlier !== undefined) {
+      if (!sameBytes(earlier.body, m.body)) {
+        this.#proveLie(inst, m.sender, `second, different proposal for round ${round}`, [earlier.body, m.body]);
+      }
+      return;
+    }
+    const p = m.payload;
+    const view = viewOf(p);
+    const polWord = view.getUint32(VOTE_HEAD_BYTES);
+    const polRound = polWord === 0xffff_ffff ? -1 : polWord;
+    const frame = readU64(view, VOTE_HEAD_BYTES + 4);
+    const txBytes = p.subarray(VOTE_HEAD_BYTES + 12);
+    if (txBytes.length % TX_BYTES !== 0 || txBytes.length / TX_BYTES > MAX_FRAME_TXS || frame < 0) {
+      return this.#drop(m.sender, "proposal's transfers are not whole or too many");
+    }
+    const txs: Tx[] = [];
+    for (let off = 0; off < txBytes.length; off += TX_BYTES) txs.push(decodeTx(txBytes.slice(off, off + TX_BYTES))!);
+    inst.proposals.set(round, { body: m.body, frame, txs });
+    if (round === 0) {
+      // Pass the beta's signed proposal on: a server it missed still gets the buffer, and a later
+      // proposer can propose it again instead of an empty frame.
+      const message = [lengthPrefix(m.body.length), m.body];
+      for (const peer of this.network.servers) {
+        if (peer.index !== this.me.index && peer.index !== m.sender) {
+          this.#out.push({ type: "send", to: peer.index, message });
+        }
+      }
+    }
+    let digest: string | undefined;
+    if (polRound >= round) digest = undefined;
+    else digest = this.#evaluate(inst, frame, txs, m.sender, undefined)?.digest;
+    this.#handle(inst.agreement.proposal(this.#nowMs, round, polRound, digest));
+  }
+
+  #onVote(inst: Instance, m: Routed, step: VoteStep, round: number): void {
+    if (m.payload.length !== VOTE_HEAD_BYTES + HASH_BYTES) return this.#drop(m.sender, "vote has the wrong length");
+    const digest = toHex(m.payload.subarray(VOTE_HEAD_BYTES));
+    const signature = m.body.subarray(1 + 32, 1 + 32 + 64);
+    const key = `${step}:${round}:${m.sender}`;
+    const { outcome, intents } = inst.agreement.vote(this.#nowMs, step, round, m.sender, digest, signature.slice());
+    if (outcome === "conflict") {
+      this.#proveLie(inst, m.sender, `second, different ${step} for round ${round}`, [inst.voteBodies.get(key)!, m.body]);
+      return;
+    }
+    if (outcome === "counted") {
+      inst.voteBodies.set(key, m.body);
+      // Relay every counted vote once: a quorum one server saw, every server sees.
+      const message = [lengthPrefix(m.body.length), m.body];
+      for (const peer of this.network.servers) {
+        if (peer.index !== this.me.index && peer.index !== m.sender) {
+          this.#out.push({ type: "send", to: peer.index, message });
+        }
+      }
+    }
+    this.#handle(intents);
+  }
+
+  #onCommit(sender: number, payload: Uint8Array): void {
+    let decoded;
+    try {
+      decoded = decodeCommit(payload);
+    } catch (err) {
+      return this.#drop(sender, `commit does not parse: ${(err as Error).message}`);
+    }
+    const { commit } = decoded;
+    if (commit.frame <= this.#committed.frame) return;
+    const problem = checkCommit(this.network, decoded.networkId, commit, this.#verifier);
+    const name = this.network.servers[sender]!.name;
+    if (problem !== undefined) {
+      this.metrics.messagesDropped++;
+      this.#event("lying", { from: name, key: this.network.servers[sender]!.keyHex.slice(0, 16), frame: commit.frame, reason: `its certified state is not: ${problem}` });
+      return;
+    }
+    if (this.#durableFrame < this.#committed.frame) return; // the last commit is still being written
+    this.metrics.catchupsReceived++;
+    this.#prev = undefined;
+    this.#commit(commit, undefined, undefined);
+  }
+
+  /** Logs `sender` as lying, once per agreement, and keeps the signed messages that prove it. */
+  #proveLie(inst: Instance, sender: number, reason: string, bodies: readonly Uint8Array[]): void {
+    if (inst.liars.has(sender)) return;
+    inst.liars.add(sender);
+    const peer = this.network.servers[sender]!;
+    const frame = inst.slot.height;
+    this.#event("lying", { from: peer.name, key: peer.keyHex.slice(0, 16), frame, reason });
+    if (bodies.length === 0) return;
+    const id = this.#nextWriteId++;
+    this.#pendingWrites.set(id, { kind: "evidence", frame });
+    this.#out.push({
+      type: "persist",
+      id,
+      files: [{ name: `${EVIDENCE_PREFIX}${peer.keyHex.slice(0, 16)}`, bytes: encodeEvidence(bodies) }],
+      keep: undefined,
+      commit: undefined,
+    });
   }
 
   #event(event: EventName, fields: EventFields): void {
@@ -892,48 +1113,46 @@ export class Replica {
       this.#out.push({ type: "relay", request, to: alpha.index, bytes, timeoutMs: endMs - now });
       return;
     }
-    if (frame <= this.#headFrame || frame > this.#headFrame + LEAD_FRAMES) {
+    const next = this.#inst === undefined ? this.#committed.frame + 1 : this.#inst.slot.height + 1;
+    if (frame < next || frame > this.#committed.frame + LEAD_FRAMES) {
       return this.#answer(request, this.#reject("not_alpha", { id: tx.id }));
     }
-    const record = this.#frames.at(frame);
-    record.alphaBuffer ??= newAlphaBuffer();
-    const code = admit(record.alphaBuffer, tx, {
+    let buffer = this.#alpha.get(frame);
+    if (buffer === undefined) this.#alpha.set(frame, buffer = newAlphaBuffer());
+    const code = admit(buffer, tx, {
       nowMs: now,
       skewMs: this.network.timing.skewMs,
-      state: this.#state,
+      state: this.#committed.state,
       verifier: this.#verifier,
       seen: (id) =>
         this.#txIndex.get(id)?.code === "ok" ||
-        this.#frames.records().some((r) => r.alphaBuffer?.ids.has(id) ?? false) ||
-        this.#state.recent.some((r) => r.ids.has(id)),
+        [...this.#alpha.values()].some((b) => b.ids.has(id)) ||
+        this.#committed.state.recent.some((r) => r.ids.has(id)),
     });
     if (code !== undefined) return this.#answer(request, this.#reject(code, { id: tx.id }));
     this.metrics.txAccepted++;
     this.#answer(request, { ok: true, id: tx.id, frame, server: this.me.name });
   }
 
-  /** Healthy when this replica agreed with the consensus of the last frame that could be decided. */
+  /** Healthy when this replica committed a recent frame and a quorum is there. */
   health(nowMs: number): { ok: boolean; reason: string } {
     const current = frameAt(nowMs, this.network.intervalMs);
-    if (this.#noQuorum) return { ok: false, reason: "no majority of servers agrees (waiting for quorum)" };
-    if (!this.#inSync) {
-      return { ok: false, reason: "out of sync with the consensus; waiting for the database" };
-    }
+    if (this.#noQuorum) return { ok: false, reason: "no quorum of servers agrees (waiting for quorum)" };
     if (this.#committed.frame < current - 3) {
       return {
         ok: false,
-        reason: `last agreed frame ${this.#committed.frame} is behind the current frame ${current}`,
+        reason: `last certified frame ${this.#committed.frame} is behind the current frame ${current}`,
       };
     }
-    return { ok: true, reason: `agreed on frame ${this.#committed.frame}` };
+    return { ok: true, reason: `certified frame ${this.#committed.frame}` };
   }
 
   /** This replica's state as `coin status` and GET /status show it. */
   status(nowMs: number): Record<string, unknown> {
     const frame = frameAt(nowMs, this.network.intervalMs);
     const n = this.network.servers.length;
-    const last = this.#frames.lastDecided();
-    const consensus = last?.decided;
+    const last = this.#lastConsensus;
+    const inSync = this.#committed.frame >= frame - 3;
     return {
       ok: true,
       server: this.me.name,
@@ -948,13 +1167,15 @@ export class Replica {
         ? "beta"
         : "other",
       alpha: this.network.servers[alphaIndex(acceptingFrame(nowMs, this.network.timing), n)]!.name,
-      headFrame: this.#headFrame,
+      headFrame: this.#committed.frame + 1,
+      round: this.#inst?.agreement.round ?? 0,
       committedFrame: this.#committed.frame,
-      committedHash: this.#committed.hash,
-      agree: consensus === undefined ? null : `${countOf(last!.votes, consensus)}/${n}`,
-      agreeFrame: consensus === undefined ? null : last!.frame,
-      peersSeen: consensus === undefined ? 0 : last!.votes.size,
-      inSync: this.#inSync,
+      committedHash: this.#committed.digest,
+      durableFrame: this.#durableFrame,
+      agree: last === undefined ? null : `${last.agree}/${n}`,
+      agreeFrame: last === undefined ? null : last.frame,
+      peersSeen: last === undefined ? 0 : last.agree,
+      inSync,
       noQuorum: this.#noQuorum,
       accounts: this.#committed.state.ledger.count,
       dbBytes: this.#committed.state.ledger.bytes.length,
@@ -971,28 +1192,25 @@ export class Replica {
       account: toHex(account),
       balance: this.#committed.state.ledger.balanceOf(account),
       frame: this.#committed.frame,
-      hash: this.#committed.hash,
-      inSync: this.#inSync,
+      hash: this.#committed.state.ledger.hash,
+      digest: this.#committed.digest,
+      inSync: this.#committed.frame >= frameAt(this.#nowMs, this.network.intervalMs) - 3,
       server: this.me.name,
     };
   }
 
   #txStatus(id: string, timestampMs: number): Record<string, unknown> {
     const entry = this.#txIndex.get(id);
-    const base = { ok: true, id, server: this.me.name, committedFrame: this.#durable.frame };
-    if (entry?.code === "ok" && entry.frame <= this.#durable.frame) {
-      const record = this.#frames.get(entry.frame);
-      const agreed = entry.fromCatchup === true ||
-        (record !== undefined && record.decided === record.myVote) ||
-        entry.frame <= this.#committed.frame;
-      if (agreed) return { ...base, state: "committed", frame: entry.frame };
+    const durable = this.#durableFrame;
+    const base = { ok: true, id, server: this.me.name, committedFrame: durable };
+    if (entry?.code === "ok" && entry.frame <= durable) {
+      return { ...base, state: "committed", frame: entry.frame };
     }
     const last = lastFrameFor(timestampMs, this.network.timing);
     const first = last - this.#recentSpan() + 1;
-    if (
-      last <= this.#durable.frame && first >= this.#txIndex.knownFromFrame &&
-      this.#durable.frame === this.#committed.frame
-    ) {
+    // "never" only when every frame the transfer could be applied in is durably committed here and this
+    // server knows the whole of each of them.
+    if (last <= durable && first >= this.#txIndex.knownFromFrame) {
       return { ...base, state: "never", code: entry?.code ?? "not_included", lastFrame: last };
     }
     return {
@@ -1036,6 +1254,15 @@ export class Replica {
   }
 }
 
+/** This server's own vote, counted once it is on disk. */
+interface OwnVote {
+  readonly height: number;
+  readonly step: VoteStep;
+  readonly round: number;
+  readonly digest: string;
+  readonly signature: Uint8Array;
+}
+
 /** Evidence files: `evidence.<first 16 hex digits of the key>`, the newest proof against that key. */
 export const EVIDENCE_PREFIX = "evidence.";
 
@@ -1057,8 +1284,10 @@ function lengthPrefix(bytes: number): Uint8Array {
   return prefix;
 }
 
-function concatTxs(txs: Tx[]): Uint8Array {
-  const out = new Uint8Array(txs.length * TX_BYTES);
-  txs.forEach((tx, i) => out.set(tx.bytes, i * TX_BYTES));
-  return out;
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
+
+export { fromHex, NIL };

@@ -1,5 +1,5 @@
-// Everything on the TCP port: length-prefixed frames, the signed server-to-server messages (code 0 vote
-// with the beta's buffer, code 1 catch-up database) and the client requests and responses.
+// Everything on the TCP port: length-prefixed frames, the signed server-to-server messages (their payloads
+// are in lib/certificate.ts: proposals, votes, commits and wants) and the client requests and responses.
 // docs/protocol.md describes every byte; this file and that document say the same thing.
 
 import { decode as msgpackDecode, encode as msgpackEncode } from "@msgpack/msgpack";
@@ -21,16 +21,19 @@ import { TX_BYTES } from "./tx.ts";
 export const LENGTH_PREFIX_BYTES = 4;
 /** Most transfers one frame's buffer may hold. */
 export const MAX_FRAME_TXS = 1_000_000;
-/** Most recent-id frames and ids a catch-up may carry. */
-export const MAX_RECENT_FRAMES = 4096;
-export const MAX_RECENT_IDS = 4 * MAX_FRAME_TXS;
 /** Largest message from anyone not yet known to be a listed server (client requests are tiny). */
 export const MAX_CLIENT_MESSAGE_BYTES = 4096;
 /** Largest response a client accepts. */
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
-/** Largest server-to-server message: a catch-up of the largest database and its recent ids. */
-export const MAX_PEER_MESSAGE_BYTES = 1 + PUBLIC_KEY_BYTES + SIGNATURE_BYTES + 1 + 8 + 8 + MAX_DB_BYTES + 4 +
-  MAX_RECENT_FRAMES * 12 + MAX_RECENT_IDS * HASH_BYTES;
+/** Most recent-id frames and ids a commit may carry. */
+export const MAX_RECENT_FRAMES = 4096;
+export const MAX_RECENT_IDS = 4 * MAX_FRAME_TXS;
+/**
+ * Largest server-to-server message: a commit of the largest database and its recent ids, with a
+ * certificate of up to 255 signatures (its fixed head is under 512 bytes).
+ */
+export const MAX_PEER_MESSAGE_BYTES = 1 + PUBLIC_KEY_BYTES + SIGNATURE_BYTES + 512 + 255 * (1 + SIGNATURE_BYTES) +
+  8 + MAX_DB_BYTES + 4 + MAX_RECENT_FRAMES * 12 + MAX_RECENT_IDS * HASH_BYTES;
 
 /** First byte of every message body. */
 export const Kind = {
@@ -54,131 +57,14 @@ export const Kind = {
   response: 0x20,
 } as const;
 
-/** Payload codes of server-to-server messages (the seed's code byte). */
-export const Code = { vote: 0, catchup: 1 } as const;
-
 /** Bytes of a peer message before its payload. */
 export const PEER_HEAD_BYTES = 1 + PUBLIC_KEY_BYTES + SIGNATURE_BYTES;
-
-/** Code 0: a server's database hash for a frame; from the beta it carries the frame's transfers. */
-export interface Vote {
-  readonly code: 0;
-  readonly frame: number;
-  readonly hash: string;
-  /** Concatenated 144-byte transfers; present only when the sender is the frame's beta. */
-  readonly txBytes: Uint8Array;
-}
-
-/** Code 1: an agreed database sent to an out-of-sync server, with the ids of recent transfers. */
-export interface Catchup {
-  readonly code: 1;
-  readonly frame: number;
-  readonly db: Uint8Array;
-  readonly recent: RecentIds;
-}
-
-/** A decoded, signature-checked server-to-server message. */
-export interface PeerMessage {
-  readonly sender: string;
-  readonly payload: Vote | Catchup;
-}
 
 function header(kind: number, bodyBytes: number): Uint8Array {
   const b = new Uint8Array(LENGTH_PREFIX_BYTES + 1);
   viewOf(b).setUint32(0, bodyBytes);
   b[4] = kind;
   return b;
-}
-
-/** Encodes code 0. */
-export function encodeVote(
-  frame: number,
-  hash: Uint8Array,
-  txBytes: Uint8Array = new Uint8Array(0),
-): Uint8Array {
-  if (txBytes.length % TX_BYTES !== 0) {
-    throw new RangeError("Transfer buffer is not a whole number of transfers");
-  }
-  const out = new Uint8Array(1 + 8 + HASH_BYTES + txBytes.length);
-  out[0] = Code.vote;
-  writeU64(viewOf(out), 1, frame);
-  out.set(hash, 9);
-  out.set(txBytes, 9 + HASH_BYTES);
-  return out;
-}
-
-/** Encodes code 1 as chunks (the database is not copied). */
-export function encodeCatchup(frame: number, db: Uint8Array, recent: RecentIds): Uint8Array[] {
-  const head = new Uint8Array(1 + 8 + 8);
-  head[0] = Code.catchup;
-  writeU64(viewOf(head), 1, frame);
-  writeU64(viewOf(head), 9, db.length);
-  let idCount = 0;
-  for (const r of recent) idCount += r.ids.size;
-  const tail = new Uint8Array(4 + recent.length * 12 + idCount * HASH_BYTES);
-  const view = viewOf(tail);
-  view.setUint32(0, recent.length);
-  let off = 4;
-  for (const r of recent) {
-    writeU64(view, off, r.frame);
-    view.setUint32(off + 8, r.ids.size);
-    off += 12;
-    for (const id of r.ids) {
-      tail.set(fromHex(id, HASH_BYTES)!, off);
-      off += HASH_BYTES;
-    }
-  }
-  return [head, db, tail];
-}
-
-/** Decodes a payload; throws SyntaxError when it does not parse. */
-export function decodePayload(payload: Uint8Array): Vote | Catchup {
-  const view = viewOf(payload);
-  if (payload.length < 9) throw new SyntaxError("Peer payload is shorter than its code and frame");
-  const frame = readU64(view, 1);
-  if (frame < 0) throw new SyntaxError("Peer payload frame is out of range");
-  if (payload[0] === Code.vote) {
-    if (payload.length < 9 + HASH_BYTES) throw new SyntaxError("Vote is shorter than its hash");
-    const txBytes = payload.subarray(9 + HASH_BYTES);
-    if (txBytes.length % TX_BYTES !== 0) {
-      throw new SyntaxError("Vote buffer is not a whole number of transfers");
-    }
-    if (txBytes.length / TX_BYTES > MAX_FRAME_TXS) {
-      throw new SyntaxError("Vote buffer holds too many transfers");
-    }
-    return { code: 0, frame, hash: toHex(payload.subarray(9, 9 + HASH_BYTES)), txBytes };
-  }
-  if (payload[0] === Code.catchup) {
-    if (payload.length < 17) throw new SyntaxError("Catch-up is shorter than its header");
-    const dbBytes = readU64(view, 9);
-    if (dbBytes < 0 || dbBytes > MAX_DB_BYTES || 17 + dbBytes + 4 > payload.length) {
-      throw new SyntaxError("Catch-up database length is out of range");
-    }
-    const db = payload.subarray(17, 17 + dbBytes);
-    let off = 17 + dbBytes;
-    const frames = view.getUint32(off);
-    off += 4;
-    if (frames > MAX_RECENT_FRAMES) throw new SyntaxError("Catch-up carries too many recent frames");
-    const recent: { frame: number; ids: Set<string> }[] = [];
-    for (let f = 0; f < frames; f++) {
-      if (off + 12 > payload.length) throw new SyntaxError("Catch-up recent ids are cut off");
-      const rFrame = readU64(view, off);
-      const n = view.getUint32(off + 8);
-      off += 12;
-      if (rFrame < 0 || off + n * HASH_BYTES > payload.length) {
-        throw new SyntaxError("Catch-up recent ids are cut off");
-      }
-      const ids = new Set<string>();
-      for (let i = 0; i < n; i++) {
-        ids.add(toHex(payload.subarray(off + i * HASH_BYTES, off + (i + 1) * HASH_BYTES)));
-      }
-      off += n * HASH_BYTES;
-      recent.push({ frame: rFrame, ids });
-    }
-    if (off !== payload.length) throw new SyntaxError("Catch-up has trailing bytes");
-    return { code: 1, frame, db, recent };
-  }
-  throw new SyntaxError(`Unknown peer payload code ${payload[0]}`);
 }
 
 /**

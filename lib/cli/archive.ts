@@ -1,20 +1,26 @@
-// `coin archive ls|show|verify`: read a server's archive of agreed databases.
+// `coin archive ls|show|verify`: read a server's archive of certified frames.
 
-import { type ArchiveEntry, checkEntryBytes, listArchive } from "../archive.ts";
+import { type ArchiveEntry, listArchive, readEntryBytes } from "../archive.ts";
+import type { Commit } from "../certificate.ts";
 import { CoinError, UsageError } from "../errors.ts";
-import { Ledger } from "../ledger.ts";
+import type { Ledger } from "../ledger.ts";
+import { readNetwork } from "../peers.ts";
+import { checkEntry } from "../recovery.ts";
 import { type Command, parseFlags } from "./_command.ts";
 
 const SUBCOMMANDS = ["ls", "show", "verify"];
 
-function isoOf(seconds: number): string {
-  return new Date(seconds * 1000).toISOString();
+function isoOf(ms: number): string {
+  return new Date(ms).toISOString();
 }
 
-async function readLedger(dir: string, entry: ArchiveEntry): Promise<{ ledger?: Ledger; problem?: string }> {
+async function readLedger(
+  dir: string,
+  entry: ArchiveEntry,
+): Promise<{ ledger?: Ledger; commit?: Commit; problem?: string }> {
   const bytes = await Deno.readFile(`${dir}/${entry.name}`);
-  const problem = checkEntryBytes(entry, bytes);
-  return problem === undefined ? { ledger: Ledger.fromPacked(bytes) } : { problem };
+  const read = readEntryBytes(entry, bytes);
+  return "problem" in read ? { problem: read.problem } : { ledger: read.commit.state.ledger, commit: read.commit };
 }
 
 export const archive: Command = {
@@ -23,17 +29,21 @@ export const archive: Command = {
   help: `Usage:
   coin archive ls [--dir DIR] [--json]
   coin archive show HASH_PREFIX [--dir DIR] [--json]
-  coin archive verify [--dir DIR]
+  coin archive verify [--dir DIR] [--peers FILE]
 
-The archive holds the databases the servers agreed on, one file each named HASH.UNIX_SECONDS.
-  ls      lists entries newest first: hash, time, accounts, total supply, bytes, file name
+The archive holds the frames the servers certified, one file each named HASH.UNIX_MS (HASH is the
+SHA-256 of the file; UNIX_MS the start of its frame). Each file holds the frame's complete state
+(balances and recent transfer ids) and the certificate: the signatures of a quorum of servers.
+  ls      lists entries newest first: hash, frame, time, accounts, total supply, bytes, file name
   show    lists the balances of the newest entry whose hash starts with HASH_PREFIX
-  verify  recomputes every entry's hash and names each file whose content does not match its name;
-          exits 1 if any does not
+  verify  checks every entry from its file alone: its content hash, its digest recomputed from the
+          state, and its certificate's signatures against the servers of peers.json; names each
+          file that fails and exits 1 if any does
 
 Options:
-  --dir DIR   the archive directory (default ./archive)
-  --json      machine-readable output (see README, "JSON output")
+  --dir DIR     the archive directory (default ./archive)
+  --peers FILE  the network file the certificates are checked against (default ./peers.json)
+  --json        machine-readable output (see README, "JSON output")
 
 Examples:
   coin archive ls --dir server1/archive
@@ -42,6 +52,7 @@ Examples:
   async run(args, io) {
     const { values, positionals } = parseFlags("archive", args, {
       dir: { type: "string" },
+      peers: { type: "string" },
       json: { type: "boolean" },
     }, { positionals: 2 });
     if (values.help) return io.out(this.help);
@@ -61,11 +72,12 @@ Examples:
     if (sub === "ls") {
       const rows = [];
       for (const e of entries) {
-        const { ledger, problem } = await readLedger(dir, e);
+        const { ledger, commit, problem } = await readLedger(dir, e);
         rows.push({
           hash: e.hash,
-          seconds: e.seconds,
-          time: isoOf(e.seconds),
+          frame: commit?.frame ?? null,
+          ms: e.ms,
+          time: isoOf(e.ms),
           accounts: ledger?.count ?? null,
           supply: ledger?.supply ?? null,
           bytes: e.sizeBytes,
@@ -76,14 +88,14 @@ Examples:
       if (values.json) return io.out(JSON.stringify(rows));
       if (rows.length === 0) return io.out(`No archive entries in ${dir}`);
       io.out(
-        ["HASH            ", "TIME (UTC)              ", "SECONDS   ", "ACCOUNTS", "SUPPLY", "BYTES", "FILE"]
+        ["HASH            ", "FRAME     ", "TIME (UTC)              ", "ACCOUNTS", "SUPPLY", "BYTES", "FILE"]
           .join("  "),
       );
       for (const r of rows) {
         io.out([
           r.hash.slice(0, 16),
+          String(r.frame ?? "-").padEnd(10),
           r.time.padEnd(24),
-          String(r.seconds).padEnd(10),
           String(r.accounts ?? "corrupt").padStart(8),
           String(r.supply ?? "-").padStart(6),
           String(r.bytes).padStart(5),
@@ -110,14 +122,15 @@ Examples:
         );
       }
       const entry = matches[0]!;
-      const { ledger, problem } = await readLedger(dir, entry);
-      if (ledger === undefined) throw new CoinError(`Archive entry "${entry.name}" is corrupt: ${problem}`);
+      const { ledger, commit, problem } = await readLedger(dir, entry);
+      if (ledger === undefined || commit === undefined) throw new CoinError(`Archive entry "${entry.name}" is corrupt: ${problem}`);
       const balances = [...ledger.entries()].map(([account, balance]) => ({ account, balance }));
       if (values.json) {
         return io.out(JSON.stringify({
           hash: entry.hash,
-          seconds: entry.seconds,
-          time: isoOf(entry.seconds),
+          frame: commit.frame,
+          ms: entry.ms,
+          time: isoOf(entry.ms),
           file: entry.name,
           accounts: ledger.count,
           supply: ledger.supply,
@@ -125,20 +138,25 @@ Examples:
         }));
       }
       io.out(
-        `${entry.name}: ${ledger.count} accounts, total supply ${ledger.supply}, agreed ${
-          isoOf(entry.seconds)
-        }`,
+        `${entry.name}: frame ${commit.frame}, ${ledger.count} accounts, total supply ${ledger.supply}, ` +
+          `certified by ${commit.cert.signatures.length} servers, frame start ${isoOf(entry.ms)}`,
       );
       for (const b of balances) io.out(`${b.account}  ${b.balance}`);
       return;
     }
 
+    const network = await readNetwork(values.peers ?? "./peers.json");
     let bad = 0;
     let done = 0;
     for (const e of entries) {
       // A large archive takes a while: a progress line on a terminal, nothing when piped.
       if (io.errIsTerminal && entries.length > 1) io.progress?.(`verifying ${++done}/${entries.length}…`);
-      const { problem } = await readLedger(dir, e);
+      const checked = checkEntry(network, e, await Deno.readFile(`${dir}/${e.name}`));
+      const problem = typeof checked === "string"
+        ? checked
+        : "foreign" in checked
+        ? "it belongs to another network (its network id differs from peers.json's)"
+        : undefined;
       io.progress?.("");
       if (problem === undefined) {
         io.out(`ok       ${e.name}`);
@@ -148,8 +166,11 @@ Examples:
       }
     }
     if (bad > 0) {
-      throw new CoinError(`${bad} of ${entries.length} archive entries in ${dir} do not match their names`);
+      throw new CoinError(`${bad} of ${entries.length} archive entries in ${dir} do not verify`);
     }
-    io.out(`All ${entries.length} archive entries in ${dir} match their names`);
+    io.out(
+      `All ${entries.length} archive entries in ${dir} verify: content, digest and certificate (${network.quorum} ` +
+        `of ${network.servers.length} servers)`,
+    );
   },
 };

@@ -1,24 +1,28 @@
-// A dishonest replica: it runs the real replica code and then lies with what that code produces —
-// correct hashes for each buffer it sends, valid signatures, perfect timing. Each lie is one kind the
-// simulator can switch on: equivocating as beta, forging the replay-protection ids of catch-ups (and
-// replaying committed transfers to the servers it fooled), sending its next buffer early, replaying old
-// signed messages, withholding votes, flooding invalid transfers, and voting for hashes it never computed.
+// A dishonest replica: it runs the real replica code and then lies with what that code produces: correct
+// digests for each value it proposes, valid signatures, perfect timing. Each lie is one kind the
+// simulator can switch on: equivocating (two proposals, and votes for each to different halves), forging
+// the state of catch-ups, sending its proposals early, replaying old signed messages, withholding
+// messages, proposing transfers whose signatures do not verify, and voting for digests it never computed.
 
-import { fromHex, toHex } from "../_bytes.ts";
+import { fromHex, readU64, toHex, viewOf } from "../_bytes.ts";
+import { NIL } from "../agreement.ts";
+import {
+  Code,
+  decodeCommit,
+  encodeCommit,
+  frameDigest,
+  proposalPayload,
+  txsHash,
+  VOTE_HEAD_BYTES,
+  votePayload,
+} from "../certificate.ts";
 import { alphaIndex, frameAt, frameContext } from "../frames.ts";
 import type { Signer } from "../keys.ts";
-import { apply, type State } from "../ledger.ts";
+import { apply } from "../ledger.ts";
 import type { Network } from "../peers.ts";
-import type { Action, Replica, TraceNote } from "../replica.ts";
+import type { Action, Replica } from "../replica.ts";
 import { decodeTx, type Tx, TX_BYTES } from "../tx.ts";
-import {
-  decodePayload,
-  encodeCatchup,
-  encodeVote,
-  messageBody,
-  PEER_HEAD_BYTES,
-  signPeerMessage,
-} from "../wire.ts";
+import { messageBody, PEER_HEAD_BYTES, signPeerMessage } from "../wire.ts";
 import type { Rng } from "./rng.ts";
 
 /** The lies a dishonest replica can tell. */
@@ -35,10 +39,31 @@ export const LIE_KINDS = [
 /** One kind of lie. */
 export type LieKind = (typeof LIE_KINDS)[number];
 
-/** Invalid transfers a flooding beta adds to each of its buffers. */
+/** Invalid transfers a flooding proposer adds to each of its proposals. */
 export const FLOOD_TXS = 40;
 /** Old signed messages kept for replay. */
 export const REPLAY_KEEP = 64;
+
+/** A proposal or vote head, decoded. */
+interface Head {
+  readonly code: number;
+  readonly height: number;
+  readonly round: number;
+  readonly prevDigest: string;
+}
+
+function headOf(payload: Uint8Array): Head | undefined {
+  if (payload.length < VOTE_HEAD_BYTES) return undefined;
+  const code = payload[0]!;
+  if (code !== Code.proposal && code !== Code.prevote && code !== Code.precommit) return undefined;
+  const view = viewOf(payload);
+  return {
+    code,
+    height: readU64(view, 33),
+    round: view.getUint32(41),
+    prevDigest: toHex(payload.subarray(45, 77)),
+  };
+}
 
 /** The lying wrapper around one replica's outgoing actions. */
 export class Adversary {
@@ -47,15 +72,13 @@ export class Adversary {
   readonly #signer: Signer;
   readonly #rng: Rng;
   readonly #lies: ReadonlySet<LieKind>;
-  /** The state each processed frame was applied to. */
-  #parents = new Map<number, State>();
-  /** Transfers seen in buffers, by id, with the frame they were in. */
-  #seenTxs = new Map<string, { tx: Tx; frame: number }>();
   #observed: Uint8Array[] = [];
-  /** Frame of the newest forged catch-up: servers that took it lack the ids of frames up to it. */
-  #forgedUpTo: number | undefined;
-  #lastForgedFrame = -1;
+  /** The second value of each equivocated proposal, by `height:round`: its digest. */
+  #alternative = new Map<string, string>();
+  /** The halves it splits the others into, per height. */
+  #halves = new Map<number, [number[], number[]]>();
   #earlySent = new Set<number>();
+  #lastForged = -1;
 
   constructor(
     options: { node: number; network: Network; signer: Signer; rng: Rng; lies: ReadonlySet<LieKind> },
@@ -75,49 +98,36 @@ export class Adversary {
     return this.#network.servers[this.#me]!.key;
   }
 
-  /** Learns what its own replica derived. */
-  learn(note: Extract<TraceNote, { type: "applied" }>): void {
-    this.#parents.set(note.frame, note.parent);
-    for (const f of this.#parents.keys()) if (f < note.frame - 16) this.#parents.delete(f);
+  #sign(payload: Uint8Array[]): Uint8Array[] {
+    return signPeerMessage(this.#key, this.#signer, payload);
   }
 
-  /** Keeps a received message for replay, and the transfers of beta buffers for forged replays. */
+  /** Kept for replay. */
   observe(body: Uint8Array): void {
-    if (this.#has("replay_messages")) {
-      this.#observed.push(body);
-      if (this.#observed.length > REPLAY_KEEP) this.#observed.shift();
-    }
-    if (!this.#has("forge_catchup")) return;
-    try {
-      const payload = decodePayload(body.subarray(PEER_HEAD_BYTES));
-      if (payload.code === 0 && payload.txBytes.length > 0) {
-        for (let off = 0; off < payload.txBytes.length; off += TX_BYTES) {
-          const tx = decodeTx(payload.txBytes.slice(off, off + TX_BYTES))!;
-          if (!this.#seenTxs.has(tx.id)) this.#seenTxs.set(tx.id, { tx, frame: payload.frame });
-        }
-        for (const [id, s] of this.#seenTxs) if (s.frame < payload.frame - 32) this.#seenTxs.delete(id);
-      }
-    } catch {
-      // not a message it can use
-    }
-  }
-
-  #vote(frame: number, hash: string, txs: readonly Tx[]): Uint8Array[] {
-    const txBytes = new Uint8Array(txs.length * TX_BYTES);
-    txs.forEach((tx, i) => txBytes.set(tx.bytes, i * TX_BYTES));
-    return signPeerMessage(this.#key, this.#signer, [encodeVote(frame, fromHex(hash, 32)!, txBytes)]);
-  }
-
-  #hashOf(parent: State, frame: number, txs: readonly Tx[]): string {
-    return apply(parent, txs, frameContext(frame, this.#network.timing)).state.ledger.hash;
+    if (!this.#has("replay_messages")) return;
+    this.#observed.push(body);
+    if (this.#observed.length > REPLAY_KEEP) this.#observed.shift();
   }
 
   #others(): number[] {
     return this.#network.servers.map((s) => s.index).filter((i) => i !== this.#me);
   }
 
+  /** Halves as even as possible: each side then reaches a quorum with the liar's votes where it can. */
+  #split(height: number): [number[], number[]] {
+    let h = this.#halves.get(height);
+    if (h === undefined) {
+      const shuffled = this.#rng.shuffle(this.#others());
+      const cut = Math.max(1, Math.floor(shuffled.length / 2));
+      h = [shuffled.slice(0, cut), shuffled.slice(cut)];
+      this.#halves.set(height, h);
+      for (const k of this.#halves.keys()) if (k < height - 16) this.#halves.delete(k);
+    }
+    return h;
+  }
+
   /** Rewrites the replica's actions into the lies it tells. */
-  outgoing(_nowMs: number, actions: Action[], _replica: Replica): Action[] {
+  outgoing(_nowMs: number, actions: Action[], replica: Replica): Action[] {
     const out: Action[] = [];
     for (const action of actions) {
       if (action.type !== "broadcast" && action.type !== "send") {
@@ -125,112 +135,131 @@ export class Adversary {
         continue;
       }
       const body = messageBody(action.message);
-      let payload;
-      try {
-        payload = decodePayload(body.subarray(PEER_HEAD_BYTES));
-      } catch {
-        out.push(action);
-        continue;
-      }
-      if (payload.code === 1) {
-        if (this.#has("withhold") && this.#rng.chance(0.3)) continue;
-        if (this.#has("forge_catchup") && action.type === "send") {
-          // The right database with forged replay-protection ids: none.
-          this.#forgedUpTo = Math.max(this.#forgedUpTo ?? -1, payload.frame);
-          out.push({
-            type: "send",
-            to: action.to,
-            message: signPeerMessage(this.#key, this.#signer, encodeCatchup(payload.frame, payload.db, [])),
-          });
-          continue;
-        }
-        out.push(action);
-        continue;
-      }
-      // A vote of its own (a forwarded beta message carries another key: pass it on unchanged).
-      if (toHex(body.subarray(1, 33)) !== toHex(this.#key)) {
-        out.push(action);
+      // Messages of other servers it passes on: unchanged (or withheld).
+      if (body[0] !== 0x01 || toHex(body.subarray(1, 33)) !== toHex(this.#key)) {
+        if (!(this.#has("withhold") && this.#rng.chance(0.3))) out.push(action);
         continue;
       }
       if (this.#has("withhold") && this.#rng.chance(0.3)) continue;
-      if (this.#has("wrong_hash") && this.#rng.chance(0.3)) {
-        const txs = txsOf(payload.txBytes);
-        const forged = this.#vote(payload.frame, toHex(this.#rng.bytes(32)), txs);
-        out.push({ type: "broadcast", message: forged, greeting: false });
+      const payload = body.subarray(PEER_HEAD_BYTES);
+      if (payload[0] === Code.commit) {
+        out.push(this.#has("forge_catchup") ? this.#forgedCommit(action, payload) : action);
         continue;
       }
-      const frame = payload.frame;
-      const parent = this.#parents.get(frame);
-      const isBeta = alphaIndex(frame, this.#network.servers.length) === this.#me;
-      if (!isBeta || parent === undefined || action.type !== "broadcast") {
+      const head = headOf(payload);
+      if (head === undefined) {
         out.push(action);
         continue;
       }
-      let txs = txsOf(payload.txBytes);
-      let hash = payload.hash;
-      let base = parent;
-      if (this.#has("flood")) txs = [...txs, ...this.#invalidTxs()];
-      if (this.#has("forge_catchup") && this.#forgedUpTo !== undefined) {
-        // Replay transfers the fooled servers no longer remember, still inside their time window.
-        const forgedUpTo = this.#forgedUpTo;
-        const ctx = frameContext(frame, this.#network.timing);
-        const replays = [...this.#seenTxs.values()].filter((s) =>
-          s.frame <= forgedUpTo && s.tx.timestampMs >= ctx.windowFromMs && s.tx.timestampMs < ctx.windowToMs
-        ).map((s) => s.tx).slice(0, 4);
-        if (replays.length > 0) {
-          base = { ledger: parent.ledger, recent: parent.recent.filter((r) => r.frame > forgedUpTo) };
-          txs = [...txs, ...replays];
-        }
-      }
-      if (txs.length !== txsOf(payload.txBytes).length || base !== parent) {
-        hash = this.#hashOf(base, frame, txs);
-      }
-      if (this.#has("equivocate") && txs.length > 0) {
-        // Two buffers, each with the hash honest servers will compute for it.
-        const others = this.#others();
-        // Halves as even as possible: each side then reaches a quorum with the liar's vote where it can.
-        const cut = Math.max(1, Math.floor(others.length / 2));
-        const shuffled = this.#rng.shuffle(others);
-        const other = txs.slice(0, txs.length - 1);
-        const otherHash = this.#hashOf(base, frame, other);
-        const a = this.#vote(frame, hash, txs);
-        const b = this.#vote(frame, otherHash, other);
-        shuffled.forEach((to, i) => out.push({ type: "send", to, message: i < cut ? a : b }));
+      if (head.code === Code.proposal) {
+        out.push(...this.#proposal(action, head, payload, replica));
         continue;
       }
-      out.push({ type: "broadcast", message: this.#vote(frame, hash, txs), greeting: false });
+      out.push(...this.#vote(action, head, payload));
     }
     return out;
   }
 
-  /** Lies told on its own schedule: early buffers, unsolicited forged catch-ups, replays. */
+  #proposal(action: Action, head: Head, payload: Uint8Array, replica: Replica): Action[] {
+    const view = viewOf(payload);
+    const polWord = view.getUint32(VOTE_HEAD_BYTES);
+    const polRound = polWord === 0xffff_ffff ? -1 : polWord;
+    const frame = readU64(view, VOTE_HEAD_BYTES + 4);
+    let txs = txsOf(payload.subarray(VOTE_HEAD_BYTES + 12));
+    let changed = false;
+    if (this.#has("flood")) {
+      txs = [...txs, ...this.#invalidTxs()];
+      changed = true;
+    }
+    const slot = { height: head.height, round: head.round, prevDigest: head.prevDigest };
+    const main = changed ? this.#sign(proposalPayload(this.#network.id, slot, polRound, frame, txs)) : undefined;
+    if (!this.#has("equivocate") || polRound >= 0) {
+      return [main === undefined ? action : { type: "broadcast", message: main, greeting: false }];
+    }
+    // A second value: the same transfers but the last (an empty proposal has no second value).
+    const other = txs.slice(0, Math.max(0, txs.length - 1));
+    if (other.length === txs.length) {
+      return [main === undefined ? action : { type: "broadcast", message: main, greeting: false }];
+    }
+    const state = replica.state;
+    const result = apply(state, other, frameContext(frame, this.#network.timing));
+    const digest = frameDigest(this.#network.id, frame, head.prevDigest, result.state, txsHash(other));
+    this.#alternative.set(`${head.height}:${head.round}`, digest);
+    const [a, b] = this.#split(head.height);
+    const first = main ?? (action.type === "broadcast" || action.type === "send" ? action.message : []);
+    const second = this.#sign(proposalPayload(this.#network.id, slot, polRound, frame, other));
+    return [
+      ...a.map((to): Action => ({ type: "send", to, message: first })),
+      ...b.map((to): Action => ({ type: "send", to, message: second })),
+    ];
+  }
+
+  #vote(action: Action, head: Head, payload: Uint8Array): Action[] {
+    const step = head.code === Code.prevote ? "prevote" : "precommit";
+    const digest = toHex(payload.subarray(VOTE_HEAD_BYTES, VOTE_HEAD_BYTES + 32));
+    const slot = { height: head.height, round: head.round, prevDigest: head.prevDigest };
+    if (this.#has("wrong_hash") && this.#rng.chance(0.3)) {
+      const forged = toHex(this.#rng.bytes(32));
+      return [{ type: "broadcast", message: this.#sign([votePayload(step, this.#network.id, slot, forged)]), greeting: false }];
+    }
+    if (!this.#has("equivocate")) return [action];
+    // Votes for its real value to one half; to the other, for its second proposal's value (when it
+    // proposed two) or nil: each half can complete a quorum with it.
+    const other = this.#alternative.get(`${head.height}:${head.round}`) ??
+      (digest === NIL ? undefined : NIL);
+    if (other === undefined || other === digest) return [action];
+    const [a, b] = this.#split(head.height);
+    const first = action.type === "broadcast" || action.type === "send" ? action.message : [];
+    const second = this.#sign([votePayload(step, this.#network.id, slot, other)]);
+    return [
+      ...a.map((to): Action => ({ type: "send", to, message: first })),
+      ...b.map((to): Action => ({ type: "send", to, message: second })),
+    ];
+  }
+
+  /** The right database with forged replay-protection ids (none): its digest no longer matches. */
+  #forgedCommit(action: Action, payload: Uint8Array): Action {
+    let decoded;
+    try {
+      decoded = decodeCommit(payload.slice());
+    } catch {
+      return action;
+    }
+    const c = decoded.commit;
+    const forged = { ...c, state: { ledger: c.state.ledger, recent: [] } };
+    const message = this.#sign(encodeCommit(this.#network.id, forged));
+    return action.type === "send" ? { type: "send", to: action.to, message } : { type: "broadcast", message, greeting: false };
+  }
+
+  /** Lies told on its own schedule: early proposals, unsolicited forged catch-ups, replays. */
   tick(nowMs: number, replica: Replica): Action[] {
     const out: Action[] = [];
     const n = this.#network.servers.length;
-    const g = frameAt(nowMs, this.#network.intervalMs);
-    if (this.#has("early_buffer") && alphaIndex(g, n) === this.#me && !this.#earlySent.has(g)) {
-      // Frame g's buffer at once, computed on the state before g - 1, to the honest beta of g - 1 only:
-      // it processes g now, judges g - 1 missed and reverts it.
+    const I = this.#network.intervalMs;
+    const g = frameAt(nowMs, I);
+    const c = replica.committed;
+    if (
+      this.#has("early_buffer") && alphaIndex(g, n) === this.#me && c.frame === g - 1 && !this.#earlySent.has(g)
+    ) {
+      // Its round-0 proposal for frame g at once, before g ended: honest servers must hold it until then.
       this.#earlySent.add(g);
       for (const f of this.#earlySent) if (f < g - 8) this.#earlySent.delete(f);
-      const base = replica.headFrame >= g - 1 ? this.#parents.get(g - 1) : replica.state;
-      const beta = alphaIndex(g - 1, n);
-      if (base !== undefined && beta !== this.#me) {
-        const txs = [...replica.alphaBuffer(g)];
-        out.push({ type: "send", to: beta, message: this.#vote(g, this.#hashOf(base, g, txs), txs) });
-      }
+      const txs = [...replica.alphaBuffer(g)];
+      const slot = { height: g, round: 0, prevDigest: c.hash };
+      const message = this.#sign(proposalPayload(this.#network.id, slot, -1, g, txs));
+      out.push({ type: "broadcast", message, greeting: false });
     }
-    if (
-      this.#has("forge_catchup") && replica.committed.frame > this.#lastForgedFrame && this.#rng.chance(0.5)
-    ) {
-      const c = replica.committed;
-      this.#lastForgedFrame = c.frame;
-      this.#forgedUpTo = Math.max(this.#forgedUpTo ?? -1, c.frame);
-      const message = signPeerMessage(
-        this.#key,
-        this.#signer,
-        encodeCatchup(c.frame, c.state.ledger.bytes, []),
-      );
+    if (this.#has("forge_catchup") && c.frame > this.#lastForged && this.#rng.chance(0.5)) {
+      this.#lastForged = c.frame;
+      // Unsolicited: the certificate of the frame before with this frame's state and no recent ids.
+      const state = { ledger: c.state.ledger, recent: [] };
+      const commit = {
+        frame: c.frame,
+        state,
+        txsDigest: txsHash([]),
+        cert: { height: c.frame, round: 0, prevDigest: c.hash, digest: c.hash, signatures: [] },
+      };
+      const message = this.#sign(encodeCommit(this.#network.id, commit));
       for (const to of this.#others()) out.push({ type: "send", to, message });
     }
     if (this.#has("replay_messages") && this.#observed.length > 0 && this.#rng.chance(0.3)) {
@@ -243,12 +272,12 @@ export class Adversary {
   }
 
   #invalidTxs(): Tx[] {
-    const payer = fromHex(this.#network.genesis[0]![0], 32)!;
+    const payerBytes = fromHex(this.#network.genesis[0]![0], 32)!;
     return Array.from({ length: FLOOD_TXS }, () => {
       const bytes = this.#rng.bytes(TX_BYTES);
       const view = new DataView(bytes.buffer);
       view.setBigUint64(8, BigInt(this.#rng.int(1, 1000)));
-      bytes.set(payer, 48);
+      bytes.set(payerBytes, 48);
       return decodeTx(bytes)!;
     });
   }
@@ -256,8 +285,6 @@ export class Adversary {
 
 function txsOf(bytes: Uint8Array): Tx[] {
   const out: Tx[] = [];
-  for (let off = 0; off < bytes.length; off += TX_BYTES) {
-    out.push(decodeTx(bytes.slice(off, off + TX_BYTES))!);
-  }
+  for (let off = 0; off < bytes.length; off += TX_BYTES) out.push(decodeTx(bytes.slice(off, off + TX_BYTES))!);
   return out;
 }

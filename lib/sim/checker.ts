@@ -336,7 +336,9 @@ export class Checker {
   balanceAnswer(node: number, atMs: number, account: Uint8Array, response: Record<string, unknown>): void {
     const frame = Number(response.frame);
     const hash = String(response.hash);
-    const state = frame >= 0 ? this.#committed.get(frame)?.state : this.#statesByHash.get(hash);
+    // The genesis (the state before the first frame) is agreed without being committed by anyone.
+    const state = this.#committed.get(frame)?.state ??
+      (hash === this.#genesis.hash ? this.#genesis.state : undefined);
     if (state === undefined || state.ledger.hash !== hash) {
       this.#fail(
         "truthful",

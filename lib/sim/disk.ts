@@ -84,8 +84,8 @@ export class SimDisk implements DiskReader {
   #prune(keep: number): void {
     const entries = [...this.#files.keys()].flatMap((name) => {
       const p = parseArchiveName(name);
-      return p === undefined ? [] : [{ name, seconds: p.seconds }];
-    }).sort((a, b) => b.seconds - a.seconds || (a.name < b.name ? -1 : 1));
+      return p === undefined ? [] : [{ name, ms: p.ms }];
+    }).sort((a, b) => b.ms - a.ms || (a.name < b.name ? -1 : 1));
     for (const old of entries.slice(keep)) this.#files.delete(old.name);
   }
 }

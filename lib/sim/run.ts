@@ -18,7 +18,8 @@ Options:
   --seeds K        number of seeds (default 1)
   --frames F       frames per run (default 200)
   --servers N      servers per run (default: drawn per seed from 3 to 5)
-  --liars B        dishonest servers (default: drawn per seed, 0 or 1)
+  --dishonest B    dishonest servers the network tolerates ("dishonest" in peers.json; default 0)
+  --liars L        dishonest servers in the run (default: drawn per seed, 0 or 1, at most B)
   --faults LIST    comma-separated fault kinds, or "all" (default all), or "none"
   --interval MS    frame interval in ms (default 1000)
   --scenario NAME  run one named scenario (see --list)
@@ -42,6 +43,7 @@ export function configFor(
     frames: number;
     servers?: number;
     liars?: number;
+    dishonest?: number;
     faults: ReadonlySet<FaultKind>;
     intervalMs: number;
   },
@@ -52,13 +54,17 @@ export function configFor(
   const drawnServers = rng.int(3, 5);
   const drawnLiar = rng.chance(0.5);
   const drawnWait = rng.chance(0.5);
-  const servers = options.servers ?? drawnServers;
+  const dishonest = options.dishonest ?? 0;
+  // Enough servers for the tolerance asked for: 3b + 1 at least.
+  const servers = options.servers ?? Math.max(drawnServers, 3 * dishonest + 1);
   const liarKinds = [...options.faults].some((f) => !isWorldFault(f));
-  const liars = options.liars ?? (liarKinds && drawnLiar ? 1 : 0);
+  // By default a run has no more liars than the network tolerates: what the protocol claims.
+  const liars = options.liars ?? (liarKinds && drawnLiar ? Math.min(1, dishonest) : 0);
   return {
     seed,
     frames: options.frames,
     servers,
+    dishonest,
     liars: Math.min(liars, servers - 1),
     faults: options.faults,
     intervalMs: options.intervalMs,
@@ -78,7 +84,7 @@ function isWorldFault(f: FaultKind): boolean {
 export function summaryLine(r: SimResult): string {
   const c = r.config;
   const verdict = r.violations.length === 0 ? "ok" : `VIOLATION ${r.violations[0]!.invariant}`;
-  return `seed ${c.seed} n=${c.servers} liars=${c.liars} frames=${c.frames} ${verdict} ` +
+  return `seed ${c.seed} n=${c.servers} b=${c.dishonest ?? 0} liars=${c.liars} frames=${c.frames} ${verdict} ` +
     `committed=${r.stats.framesCommitted} transfers=${r.stats.transfersCommitted} crashes=${r.stats.crashes} ` +
     `steps=${r.stats.steps}`;
 }
@@ -89,7 +95,7 @@ export function violationReport(r: SimResult): string[] {
   return [
     `seed ${r.config.seed}: ${v.invariant} broken at ${(v.atMs / 1000).toFixed(3)}s: ${v.detail}`,
     `replay: deno task sim --seed ${r.config.seed} --frames ${r.config.frames} --servers ${r.config.servers} ` +
-    `--liars ${r.config.liars} --faults ${
+    `--dishonest ${r.config.dishonest ?? 0} --liars ${r.config.liars} --faults ${
       [...r.config.faults].join(",") || "none"
     } --interval ${r.config.intervalMs}`,
     "trace (last steps):",
@@ -123,7 +129,14 @@ function positive(name: string, text: string | undefined, fallback: number): num
 /** Seeds for a worker, and the options every seed shares. */
 export interface SeedJob {
   seeds: number[];
-  options: { frames: number; faults: string; intervalMs: number; servers?: number; liars?: number };
+  options: {
+    frames: number;
+    faults: string;
+    intervalMs: number;
+    servers?: number;
+    liars?: number;
+    dishonest?: number;
+  };
 }
 
 /** One seed's outcome as `deno task sim` prints it. */
@@ -202,6 +215,7 @@ export async function runSim(args: string[], io: SimIo): Promise<number> {
         frames: { type: "string" },
         servers: { type: "string" },
         liars: { type: "string" },
+        dishonest: { type: "string" },
         faults: { type: "string" },
         interval: { type: "string" },
         scenario: { type: "string" },
@@ -249,6 +263,7 @@ export async function runSim(args: string[], io: SimIo): Promise<number> {
     intervalMs: positive("interval", v.interval, 1000),
     ...(v.servers === undefined ? {} : { servers: positive("servers", v.servers, 3) }),
     ...(v.liars === undefined ? {} : { liars: positive("liars", v.liars, 0) }),
+    ...(v.dishonest === undefined ? {} : { dishonest: positive("dishonest", v.dishonest, 0) }),
   };
   if (options.servers !== undefined && (options.servers < 1 || options.servers > 16)) {
     throw new UsageError("--servers must be from 1 to 16");

@@ -3,7 +3,9 @@
 // the flaw the checker reports one of them (tests/sim/scenarios_test.ts), against a fixed one none.
 
 import { alphaIndex } from "../frames.ts";
-import { decodePayload, PEER_HEAD_BYTES } from "../wire.ts";
+import { readU64, viewOf } from "../_bytes.ts";
+import { Code, VOTE_HEAD_BYTES } from "../certificate.ts";
+import { PEER_HEAD_BYTES } from "../wire.ts";
 import type { Invariant } from "./checker.ts";
 import type { FaultKind, ScenarioHooks, SimConfig, Simulation } from "./simulator.ts";
 
@@ -36,14 +38,11 @@ function config(overrides: Partial<SimConfig> & { faults?: ReadonlySet<FaultKind
   };
 }
 
-/** The frame of a vote message, or undefined for anything else. */
+/** The frame (height) of a prevote or precommit message, or undefined for anything else. */
 function voteFrame(body: Uint8Array): number | undefined {
-  try {
-    const p = decodePayload(body.subarray(PEER_HEAD_BYTES));
-    return p.code === 0 ? p.frame : undefined;
-  } catch {
-    return undefined;
-  }
+  const p = body.subarray(PEER_HEAD_BYTES);
+  if (p.length < VOTE_HEAD_BYTES || (p[0] !== Code.prevote && p[0] !== Code.precommit)) return undefined;
+  return readU64(viewOf(p), 33);
 }
 
 /** Every `period` frames from frame `from` (run-relative), calls `fn` with the run-relative frame. */

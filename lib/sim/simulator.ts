@@ -48,6 +48,8 @@ export interface SimConfig {
   readonly servers: number;
   /** How many of the servers are dishonest (the last ones). */
   readonly liars: number;
+  /** The dishonest servers the network is configured to tolerate ("dishonest" in peers.json); default 0. */
+  readonly dishonest?: number;
   readonly faults: ReadonlySet<FaultKind>;
   readonly intervalMs: number;
   readonly skewMs: number;
@@ -258,6 +260,9 @@ export class Simulation {
     const clientSeeds = Array.from({ length: config.clients }, () => worldRng.bytes(32));
     const clientKeys = clientSeeds.map((s) => publicKeyOfSeed(s));
     this.network = parseNetwork({
+      // The first frame ends after every server started, even counting the skew (lib/devnet.ts).
+      start: (SIM_EPOCH_MS + config.skewMs + 2 * config.intervalMs) / 1000,
+      dishonest: config.dishonest ?? 0,
       interval: config.intervalMs / 1000,
       skew: config.skewMs / 1000,
       blackout: config.blackoutMs / 1000,
@@ -270,7 +275,7 @@ export class Simulation {
       genesis: Object.fromEntries(clientKeys.map((k) => [toHex(k), CLIENT_FUNDS])),
     }, "simulated peers.json");
     const genesis = genesisState(this.network.genesis);
-    this.checker = new Checker(genesis, this.#signed, frameAt(SIM_EPOCH_MS, config.intervalMs) + 1);
+    this.checker = new Checker(genesis, this.#signed, this.network.startFrame);
     const faults = config.faults;
     this.nodes = seeds.map((seed, index) => {
       const honest = index < config.servers - config.liars;
@@ -396,6 +401,35 @@ export class Simulation {
     this.#scheduleTick(node);
   }
 
+  /**
+   * Restarts a node on an empty data directory. It lost its votes: until the network certifies a frame
+   * past what it may have signed, it does not count toward a quorum, and with more than n - q of them at
+   * once the network cannot know whether the frame in progress was decided among the lost votes, so it
+   * stops for good (the safe outcome); liveness is then not judged for the rest of the run.
+   */
+  startWiped(node: SimNode): void {
+    if (node.replica !== undefined) return;
+    node.disk.wipe();
+    node.durable = undefined;
+    const horizon = frameAt(this.#local(node) + this.config.skewMs, this.config.intervalMs);
+    this.#amnesic.set(node.index, horizon);
+    this.start(node);
+  }
+
+  /** Nodes restarted on an empty directory, with the frame until which they may not sign. */
+  #amnesic = new Map<number, number>();
+  /** Set once more than n - q nodes were amnesic at once: liveness is no longer judged. */
+  #amnesiaStall = false;
+
+  #checkAmnesia(): void {
+    const certified = this.checker.lastCommitted;
+    for (const [i, horizon] of this.#amnesic) if (certified >= horizon) this.#amnesic.delete(i);
+    if (this.#amnesic.size > this.network.servers.length - this.network.quorum && !this.#amnesiaStall) {
+      this.#amnesiaStall = true;
+      this.#step(`${this.#amnesic.size} servers lost their votes at once: the network may stop for good`);
+    }
+  }
+
   /** Kills a node's process: memory is lost, writes in flight are lost or torn. */
   crash(node: SimNode, why = "crash"): void {
     if (node.replica === undefined) return;
@@ -451,8 +485,8 @@ export class Simulation {
   #onTrace(node: SimNode, note: TraceNote): void {
     if (note.type === "applied") {
       this.checker.applied(node.index, node.honest, this.#now, note);
-      node.adversary?.learn(note);
-      if (node.honest && alphaIndex(note.frame, this.config.servers) === node.index) {
+      // The alpha's own proposal for its frame must hold every transfer it accepted into it.
+      if (node.honest && alphaIndex(note.frame, this.config.servers) === node.index && note.proposer === node.index) {
         const acked = this.#acked.get(`${node.index}:${note.frame}`);
         if (acked !== undefined) {
           const inBuffer = new Set(note.txIds);
@@ -500,7 +534,7 @@ export class Simulation {
         }
         case "log":
           if (
-            ["halt", "lying", "no_consensus", "reverted", "out_of_sync", "catchup_received", "skip_ahead"]
+            ["halt", "lying", "no_consensus", "amnesic", "waiting", "catchup_received", "dropped"]
               .includes(action.event)
           ) {
             this.#step(`s${node.index + 1} ${action.event} ${fieldsText(action.fields)}`);
@@ -546,9 +580,9 @@ export class Simulation {
   }
 
   #relayOrigin = new Map<string, number>();
-  /** The run's first frame: frames in traces are counted from it. */
+  /** The run's first frame (the network's start frame): frames in traces are counted from it. */
   get firstFrame(): number {
-    return frameAt(SIM_EPOCH_MS, this.config.intervalMs) + 1;
+    return this.network.startFrame;
   }
 
   #scheduleWrite(node: SimNode): void {
@@ -706,9 +740,8 @@ export class Simulation {
         const wipe = f.has("wipe") && rng.chance(f.has("crash") ? 0.2 : 1);
         this.at(t, `crash s${node.index + 1}`, () => this.crash(node));
         this.at(t + down, `restart s${node.index + 1}${wipe ? " wiped" : ""}`, () => {
-          if (wipe) node.disk.wipe();
-          node.durable = wipe ? undefined : node.durable;
-          this.start(node);
+          if (wipe) this.startWiped(node);
+          else this.start(node);
         });
       });
     }
@@ -770,9 +803,9 @@ export class Simulation {
    * the outcome; violations of other invariants are kept and the run goes on.
    */
   run(options: { stopOn?: ReadonlySet<Invariant> } = {}): SimResult {
-    // Start at the beginning of a frame, then every node within the first frame.
-    const startFrame = frameAt(SIM_EPOCH_MS, this.config.intervalMs) + 1;
-    this.#now = this.frameStartElapsed(startFrame);
+    // Every node starts within the first half interval; the network's first frame begins after that.
+    const startFrame = this.network.startFrame;
+    this.#now = 0;
     for (const node of this.nodes) {
       this.at(
         this.#now + this.rng.int(0, this.config.intervalMs / 2),
@@ -809,7 +842,8 @@ export class Simulation {
         break;
       }
     }
-    if (this.checker.violations.length === 0) this.#judgeLiveness(startFrame, chaosEndFrame);
+    this.#checkAmnesia();
+    if (this.checker.violations.length === 0 && !this.#amnesiaStall) this.#judgeLiveness(startFrame, chaosEndFrame);
     const violations = options.stopOn === undefined ? this.checker.violations : [
       ...this.checker.violations.filter((v) => options.stopOn!.has(v.invariant)),
       ...this.checker.violations.filter((v) => !options.stopOn!.has(v.invariant)),
@@ -835,6 +869,8 @@ export class Simulation {
    * have committed a frame at most 4 behind.
    */
   #watchLiveness(): void {
+    this.#checkAmnesia();
+    if (this.#amnesiaStall) return;
     const good = this.nodes.filter((n) =>
       n.honest && n.replica !== undefined && !n.paused && Math.abs(n.clockOffsetMs) <= this.config.skewMs / 2
     );

@@ -1,0 +1,415 @@
+// Agreement on one frame: Tendermint's rounds with locks ("The latest gossip on BFT consensus",
+// Buchman, Kwon, Milosevic, 2018, algorithm 1), with the quorum q = floor((n + b) / 2) + 1 of a network
+// that tolerates b dishonest servers. Pure and deterministic: it is told proposals, votes and the time, and
+// answers with intents (propose, vote, decide) that the replica signs, persists and sends.
+//
+// Safety with at most b dishonest servers and any message delay: any two quorums share b + 1 servers, so
+// one honest one. A decision in round r means q servers locked the value in r; an honest locked server
+// prevotes only that value in a later round unless shown a prevote quorum for another value from a round
+// at or after its lock, which cannot exist (it would need an honest server of the r-quorum to prevote
+// twice). The guards that argument needs are kept here: a server locks and precommits only in its current
+// round at the prevote step, its locked round never decreases, a proposal's polRound is below its round,
+// and it never signs two different votes for one (round, step), across restarts too (`restored`).
+
+/** The digest of "no value" (a nil prevote or precommit): 32 zero bytes in hex. */
+export const NIL = "0".repeat(64);
+
+/** The two votes of a round. */
+export type VoteStep = "prevote" | "precommit";
+
+/** Where a server is within its current round. */
+export type Step = "propose" | "prevote" | "precommit";
+
+/** Highest round number accepted in a message (a liar's huge round must not overflow anything). */
+export const MAX_ROUND = 0x7fff_ffff;
+
+/** What the agreement asks the replica to do. */
+export type Intent =
+  /** This server proposes in `round`: `validDigest` when it must re-propose a value with a prevote quorum. */
+  | {
+    readonly type: "propose";
+    readonly round: number;
+    readonly polRound: number;
+    readonly validDigest: string | undefined;
+  }
+  /** Sign, persist, then send this vote. */
+  | { readonly type: "vote"; readonly step: VoteStep; readonly round: number; readonly digest: string }
+  /** A quorum precommitted `digest` in `round`: the frame is decided. */
+  | { readonly type: "decide"; readonly round: number; readonly digest: string };
+
+/** What a server must remember across a restart so that it never signs two different votes. */
+export interface AgreementMemory {
+  readonly round: number;
+  readonly lockedRound: number;
+  readonly lockedDigest: string | undefined;
+  readonly validRound: number;
+  readonly validDigest: string | undefined;
+  /** Every vote this server signed in this agreement. */
+  readonly signed: readonly { readonly round: number; readonly step: VoteStep; readonly digest: string }[];
+}
+
+/** Options of one frame's agreement. */
+export interface AgreementOptions {
+  /** Servers in the network and this server's index. */
+  readonly n: number;
+  readonly me: number;
+  readonly quorum: number;
+  /** Dishonest servers tolerated: b + 1 servers in a later round make this one move there. */
+  readonly dishonest: number;
+  /** The proposer of a round. */
+  readonly proposer: (round: number) => number;
+  /** How long each step of `round` waits before giving up on it, ms. */
+  readonly timeoutMs: (round: number) => number;
+  /** When round 0's proposal is given up on (unix ms). */
+  readonly round0DeadlineMs: number;
+  /** False while this server may not sign anything in this agreement (it lost its memory of it). */
+  readonly canSign: boolean;
+  /** What this server signed before a restart. */
+  readonly restored?: AgreementMemory | undefined;
+}
+
+interface RoundVotes {
+  readonly prevote: Map<number, { digest: string; signature: Uint8Array }>;
+  readonly precommit: Map<number, { digest: string; signature: Uint8Array }>;
+  /** Servers seen sending anything in this round. */
+  readonly senders: Set<number>;
+  /** The proposal of the round's proposer: its digest (undefined: invalid) and polRound. */
+  proposal: { digest: string | undefined; polRound: number } | undefined;
+  prevoteTimeoutAt: number | undefined;
+  precommitTimeoutAt: number | undefined;
+  /** Rule "q prevotes for the proposal" already ran in this round. */
+  validSeen: boolean;
+}
+
+/** A vote's outcome: counted, a repeat of one already counted, or a second, different vote (a lie). */
+export type VoteOutcome = "counted" | "repeat" | "conflict";
+
+/** One frame's rounds. */
+export class Agreement {
+  readonly #o: AgreementOptions;
+  #round = 0;
+  #step: Step = "propose";
+  #lockedRound = -1;
+  #lockedDigest: string | undefined;
+  #validRound = -1;
+  #validDigest: string | undefined;
+  #rounds = new Map<number, RoundVotes>();
+  #signed = new Map<string, string>();
+  #proposeTimeoutAt: number | undefined;
+  #decision: { round: number; digest: string } | undefined;
+  #started = false;
+  #nowMs = 0;
+  #out: Intent[] = [];
+
+  constructor(options: AgreementOptions) {
+    if (options.quorum < 1 || options.quorum > options.n) {
+      throw new RangeError(`Quorum ${options.quorum} is not between 1 and ${options.n}`);
+    }
+    this.#o = options;
+    const r = options.restored;
+    if (r !== undefined) {
+      this.#round = r.round;
+      this.#lockedRound = r.lockedRound;
+      this.#lockedDigest = r.lockedDigest;
+      this.#validRound = r.validRound;
+      this.#validDigest = r.validDigest;
+      for (const s of r.signed) this.#signed.set(`${s.round}:${s.step}`, s.digest);
+    }
+  }
+
+  // ---- what the replica reads ---------------------------------------------------------------------
+
+  get round(): number {
+    return this.#round;
+  }
+
+  get step(): Step {
+    return this.#step;
+  }
+
+  get decision(): { readonly round: number; readonly digest: string } | undefined {
+    return this.#decision;
+  }
+
+  get lockedDigest(): string | undefined {
+    return this.#lockedDigest;
+  }
+
+  get validDigest(): string | undefined {
+    return this.#validDigest;
+  }
+
+  /** What must be persisted before any vote of this agreement is sent. */
+  memory(): AgreementMemory {
+    return {
+      round: this.#round,
+      lockedRound: this.#lockedRound,
+      lockedDigest: this.#lockedDigest,
+      validRound: this.#validRound,
+      validDigest: this.#validDigest,
+      signed: [...this.#signed].map(([key, digest]) => {
+        const [round, step] = key.split(":");
+        return { round: Number(round), step: step as VoteStep, digest };
+      }),
+    };
+  }
+
+  /** The votes this server signed in `round` (to send again). */
+  signedIn(round: number): { step: VoteStep; digest: string }[] {
+    const out: { step: VoteStep; digest: string }[] = [];
+    for (const step of ["prevote", "precommit"] as const) {
+      const digest = this.#signed.get(`${round}:${step}`);
+      if (digest !== undefined) out.push({ step, digest });
+    }
+    return out;
+  }
+
+  /** The signatures of a quorum of precommits for `digest` in `round` (signer index order). */
+  certificate(round: number, digest: string): { signer: number; signature: Uint8Array }[] {
+    const votes = this.#rounds.get(round)?.precommit ?? new Map();
+    const out: { signer: number; signature: Uint8Array }[] = [];
+    for (const [signer, v] of votes) if (v.digest === digest) out.push({ signer, signature: v.signature });
+    out.sort((a, b) => a.signer - b.signer);
+    return out.slice(0, this.#o.quorum);
+  }
+
+  /** The earliest time a time-out of the current round is due, if one is pending. */
+  nextDeadlineMs(): number | undefined {
+    const r = this.#rounds.get(this.#round);
+    const times = [this.#proposeTimeoutAt, r?.prevoteTimeoutAt, r?.precommitTimeoutAt]
+      .filter((t): t is number => t !== undefined);
+    return times.length === 0 ? undefined : Math.min(...times);
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------------
+
+  /** Starts round 0, or the round this server was in before a restart. */
+  start(nowMs: number): Intent[] {
+    if (this.#started) throw new Error("Invariant broken: an agreement started twice");
+    this.#started = true;
+    this.#nowMs = nowMs;
+    this.#startRound(this.#round);
+    this.#update();
+    return this.#drain();
+  }
+
+  /**
+   * The proposal of `round` by its proposer (the replica checked the sender and evaluated the buffer:
+   * `digest` is undefined when the proposal is invalid). A second proposal for one round is ignored.
+   */
+  proposal(nowMs: number, round: number, polRound: number, digest: string | undefined): Intent[] {
+    this.#at(nowMs);
+    const r = this.#roundVotes(round);
+    r.senders.add(this.#o.proposer(round));
+    if (r.proposal === undefined) r.proposal = { digest, polRound };
+    this.#update();
+    return this.#drain();
+  }
+
+  /** A signed vote (this server's own votes are counted when they are signed). */
+  vote(
+    nowMs: number,
+    step: VoteStep,
+    round: number,
+    signer: number,
+    digest: string,
+    signature: Uint8Array,
+  ): { outcome: VoteOutcome; intents: Intent[] } {
+    this.#at(nowMs);
+    const r = this.#roundVotes(round);
+    const votes = r[step];
+    const earlier = votes.get(signer);
+    if (earlier !== undefined) {
+      return { outcome: earlier.digest === digest ? "repeat" : "conflict", intents: [] };
+    }
+    votes.set(signer, { digest, signature });
+    r.senders.add(signer);
+    this.#update();
+    return { outcome: "counted", intents: this.#drain() };
+  }
+
+  /** The clock moved: time-outs that are due fire. */
+  tick(nowMs: number): Intent[] {
+    this.#at(nowMs);
+    this.#update();
+    return this.#drain();
+  }
+
+  // ---- the rules ----------------------------------------------------------------------------------
+
+  #at(nowMs: number): void {
+    if (nowMs > this.#nowMs) this.#nowMs = nowMs;
+  }
+
+  #drain(): Intent[] {
+    const out = this.#out;
+    this.#out = [];
+    return out;
+  }
+
+  #roundVotes(round: number): RoundVotes {
+    let r = this.#rounds.get(round);
+    if (r === undefined) {
+      r = {
+        prevote: new Map(),
+        precommit: new Map(),
+        senders: new Set(),
+        proposal: undefined,
+        prevoteTimeoutAt: undefined,
+        precommitTimeoutAt: undefined,
+        validSeen: false,
+      };
+      this.#rounds.set(round, r);
+    }
+    return r;
+  }
+
+  #count(votes: Map<number, { digest: string }>, digest: string): number {
+    let n = 0;
+    for (const v of votes.values()) if (v.digest === digest) n++;
+    return n;
+  }
+
+  /** The value holding a quorum among `votes`, if any. */
+  #quorumValue(votes: Map<number, { digest: string }>): string | undefined {
+    const counts = new Map<string, number>();
+    for (const v of votes.values()) {
+      const c = (counts.get(v.digest) ?? 0) + 1;
+      if (c >= this.#o.quorum) return v.digest;
+      counts.set(v.digest, c);
+    }
+    return undefined;
+  }
+
+  #startRound(round: number): void {
+    if (round < this.#round) throw new Error(`Invariant broken: round ${round} after ${this.#round}`);
+    this.#round = round;
+    this.#step = "propose";
+    this.#proposeTimeoutAt = undefined;
+    if (this.#o.proposer(round) === this.#o.me && this.#o.canSign) {
+      this.#out.push({
+        type: "propose",
+        round,
+        polRound: this.#validRound,
+        validDigest: this.#validDigest,
+      });
+      // The replica answers with proposal(); should it not, the time-out still moves the round on.
+    }
+    this.#proposeTimeoutAt = round === 0
+      ? Math.max(this.#o.round0DeadlineMs, this.#nowMs)
+      : this.#nowMs + this.#o.timeoutMs(round);
+  }
+
+  #sign(step: VoteStep, digest: string): void {
+    const round = this.#round;
+    if (step === "prevote") this.#step = "prevote";
+    else this.#step = "precommit";
+    if (!this.#o.canSign) return;
+    const key = `${round}:${step}`;
+    const earlier = this.#signed.get(key);
+    // After a restart the rules may ask for another value: the vote signed before stands.
+    if (earlier !== undefined) return;
+    this.#signed.set(key, digest);
+    this.#out.push({ type: "vote", step, round, digest });
+  }
+
+  /** Applies every rule until none fires. */
+  #update(): void {
+    if (!this.#started) return;
+    for (let guard = 0; guard < 1000; guard++) {
+      if (!this.#step1()) return;
+    }
+    throw new Error("Invariant broken: the agreement rules did not settle");
+  }
+
+  /** Fires the first rule that applies; false when none does. */
+  #step1(): boolean {
+    const q = this.#o.quorum;
+    const now = this.#nowMs;
+    // Decide: a quorum of precommits for one value in any round.
+    if (this.#decision === undefined) {
+      for (const [round, r] of this.#rounds) {
+        const value = this.#quorumValue(r.precommit);
+        if (value !== undefined && value !== NIL) {
+          this.#decision = { round, digest: value };
+          this.#out.push({ type: "decide", round, digest: value });
+          return true;
+        }
+      }
+    }
+    if (this.#decision !== undefined) return false;
+    // Move to a later round that b + 1 servers have reached.
+    let later = -1;
+    for (const [round, r] of this.#rounds) {
+      if (round > this.#round && round > later && r.senders.size >= this.#o.dishonest + 1) later = round;
+    }
+    if (later > this.#round) {
+      this.#startRound(later);
+      return true;
+    }
+    const r = this.#roundVotes(this.#round);
+    const p = r.proposal;
+    if (this.#step === "propose") {
+      if (p !== undefined && p.polRound === -1) {
+        const ok = p.digest !== undefined && (this.#lockedRound === -1 || this.#lockedDigest === p.digest);
+        this.#sign("prevote", ok ? p.digest! : NIL);
+        return true;
+      }
+      if (p !== undefined && p.polRound >= this.#round) {
+        this.#sign("prevote", NIL);
+        return true;
+      }
+      if (p !== undefined && p.polRound >= 0 && p.digest !== undefined) {
+        const pol = this.#rounds.get(p.polRound);
+        if (pol !== undefined && this.#count(pol.prevote, p.digest) >= q) {
+          const ok = this.#lockedRound <= p.polRound || this.#lockedDigest === p.digest;
+          this.#sign("prevote", ok ? p.digest : NIL);
+          return true;
+        }
+      }
+      if (p !== undefined && p.polRound >= 0 && p.digest === undefined) {
+        this.#sign("prevote", NIL);
+        return true;
+      }
+      if (this.#proposeTimeoutAt !== undefined && now >= this.#proposeTimeoutAt) {
+        this.#sign("prevote", NIL);
+        return true;
+      }
+    }
+    if (this.#step === "prevote" && r.prevoteTimeoutAt === undefined && r.prevote.size >= q) {
+      r.prevoteTimeoutAt = now + this.#o.timeoutMs(this.#round);
+      return true;
+    }
+    if (
+      !r.validSeen && this.#step !== "propose" && p?.digest !== undefined &&
+      this.#count(r.prevote, p.digest) >= q
+    ) {
+      r.validSeen = true;
+      if (this.#step === "prevote") {
+        this.#lockedRound = this.#round;
+        this.#lockedDigest = p.digest;
+        this.#sign("precommit", p.digest);
+      }
+      this.#validRound = this.#round;
+      this.#validDigest = p.digest;
+      return true;
+    }
+    if (this.#step === "prevote" && this.#count(r.prevote, NIL) >= q) {
+      this.#sign("precommit", NIL);
+      return true;
+    }
+    if (this.#step === "prevote" && r.prevoteTimeoutAt !== undefined && now >= r.prevoteTimeoutAt) {
+      this.#sign("precommit", NIL);
+      return true;
+    }
+    if (r.precommitTimeoutAt === undefined && r.precommit.size >= q) {
+      r.precommitTimeoutAt = now + this.#o.timeoutMs(this.#round);
+      return true;
+    }
+    if (r.precommitTimeoutAt !== undefined && now >= r.precommitTimeoutAt && this.#round < MAX_ROUND) {
+      this.#startRound(this.#round + 1);
+      return true;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,93 @@
+// The votes file: what a server signed in the agreement it is taking part in, written before any of those
+// votes is sent. After a crash the server reads it back and never signs a different vote for the same
+// frame, round and step. A missing or damaged file makes the server amnesic (docs/protocol.md, 9.6).
+
+import { concatBytes, equalBytes, viewOf } from "./_bytes.ts";
+import type { AgreementMemory, VoteStep } from "./agreement.ts";
+import { HASH_BYTES, sha256 } from "./hash.ts";
+import { decodeTx, type Tx, TX_BYTES } from "./tx.ts";
+
+/** The file's name in the data directory. */
+export const VOTES_FILE = "votes";
+/** Its first bytes. */
+export const VOTES_MAGIC = "coin-votes-v1\n";
+/** Most transfers the locked proposal kept in it may hold. */
+export const MAX_LOCKED_TXS = 1_000_000;
+
+/** What the votes file holds. */
+export interface VotesRecord {
+  /** The agreement: the first frame it may decide and the digest of the state before it. */
+  readonly height: number;
+  readonly prevDigest: string;
+  readonly memory: AgreementMemory;
+  /** The proposal this server locked on (or holds as valid), so it can propose it again. */
+  readonly locked: { readonly frame: number; readonly digest: string; readonly txs: readonly Tx[] } | undefined;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** magic | SHA-256 of the rest 32 | JSON length u32 | JSON | locked transfers (144 bytes each). */
+export function encodeVotes(record: VotesRecord): Uint8Array {
+  const json = encoder.encode(JSON.stringify({
+    height: record.height,
+    prevDigest: record.prevDigest,
+    memory: record.memory,
+    locked: record.locked === undefined
+      ? null
+      : { frame: record.locked.frame, digest: record.locked.digest, txs: record.locked.txs.length },
+  }));
+  const length = new Uint8Array(4);
+  viewOf(length).setUint32(0, json.length);
+  const rest = concatBytes([length, json, ...(record.locked?.txs ?? []).map((tx) => tx.bytes)]);
+  return concatBytes([encoder.encode(VOTES_MAGIC), sha256(rest), rest]);
+}
+
+/** The record in a votes file, or the problem that makes it unusable. */
+export function decodeVotes(bytes: Uint8Array): VotesRecord | { problem: string } {
+  const magic = encoder.encode(VOTES_MAGIC);
+  if (bytes.length < magic.length + HASH_BYTES + 4 || !equalBytes(bytes.subarray(0, magic.length), magic)) {
+    return { problem: "it is not a votes file" };
+  }
+  const rest = bytes.subarray(magic.length + HASH_BYTES);
+  if (!equalBytes(sha256(rest), bytes.subarray(magic.length, magic.length + HASH_BYTES))) {
+    return { problem: "its checksum does not match its content" };
+  }
+  const jsonBytes = viewOf(rest).getUint32(0);
+  if (4 + jsonBytes > rest.length) return { problem: "it is cut off" };
+  try {
+    const o = JSON.parse(decoder.decode(rest.subarray(4, 4 + jsonBytes)));
+    const txBytes = rest.subarray(4 + jsonBytes);
+    const count = o.locked === null ? 0 : o.locked.txs;
+    if (!Number.isInteger(count) || count < 0 || count > MAX_LOCKED_TXS || txBytes.length !== count * TX_BYTES) {
+      return { problem: "its locked proposal does not match its length" };
+    }
+    const txs: Tx[] = [];
+    for (let i = 0; i < count; i++) {
+      const tx = decodeTx(txBytes.slice(i * TX_BYTES, (i + 1) * TX_BYTES));
+      if (tx === undefined) return { problem: `its locked transfer ${i} does not decode` };
+      txs.push(tx);
+    }
+    const m = o.memory;
+    const signed = (m.signed as { round: number; step: VoteStep; digest: string }[]).map((s) => ({
+      round: s.round,
+      step: s.step,
+      digest: s.digest,
+    }));
+    return {
+      height: o.height,
+      prevDigest: o.prevDigest,
+      memory: {
+        round: m.round,
+        lockedRound: m.lockedRound,
+        lockedDigest: m.lockedDigest ?? undefined,
+        validRound: m.validRound,
+        validDigest: m.validDigest ?? undefined,
+        signed,
+      },
+      locked: o.locked === null ? undefined : { frame: o.locked.frame, digest: o.locked.digest, txs },
+    };
+  } catch (err) {
+    return { problem: `it does not parse: ${(err as Error).message}` };
+  }
+}
