@@ -139,6 +139,17 @@ export class Agreement {
     return this.#validDigest;
   }
 
+  debug(): unknown {
+    return [...this.#rounds].map(([k, r]) => ({
+      k,
+      pv: [...r.prevote].map(([s, v]) => `${s}:${v.digest.slice(0, 6)}`),
+      pc: [...r.precommit].map(([s, v]) => `${s}:${v.digest.slice(0, 6)}`),
+      p: r.proposal,
+      pvt: r.prevoteTimeoutAt,
+      pct: r.precommitTimeoutAt,
+    }));
+  }
+
   /** What must be persisted before any vote of this agreement is sent. */
   memory(): AgreementMemory {
     return {

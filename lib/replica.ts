@@ -213,7 +213,6 @@ export class Replica {
   #held: Routed[] = [];
   /** What this server signed before it restarted, and up to which frame it must not sign (amnesia). */
   #votes: VotesRecord | undefined;
-  readonly #amnesicUntilMs: number | undefined;
   #votesWrite: { inFlight: number | undefined; queued: { send: Uint8Array[]; own: OwnVote }[] } = {
     inFlight: undefined,
     queued: [],
@@ -269,10 +268,19 @@ export class Replica {
     const span = this.#recentSpan();
     this.#txIndex = new TxIndex(r.commit === undefined ? r.frame + 1 : r.frame - span + 1);
     this.#txIndex.learn(r.state.recent);
+    let floor: number | undefined;
     if (r.votes === "lost") {
-      // Whatever this server signed before is unknown: it signs nothing for a frame that could have ended
-      // before it started (its clock within the skew of the one it had then).
-      this.#amnesicUntilMs = options.nowMs + this.network.timing.skewMs;
+      // Whatever this server signed before is unknown: it signs nothing in an agreement on a frame that
+      // could have ended before it started (its clock within the skew of the one it had then). The rule
+      // is written down at once, so a restart that finds no vote after it knows it signed nothing since.
+      floor = frameAt(options.nowMs + this.network.timing.skewMs, this.network.intervalMs);
+      this.#votes = {
+        height: floor,
+        prevDigest: r.digest,
+        memory: { round: 0, lockedRound: -1, lockedDigest: undefined, validRound: -1, validDigest: undefined, signed: [] },
+        locked: undefined,
+      };
+      this.#writeVotes(this.#votes, []);
     } else {
       this.#votes = r.votes;
     }
@@ -290,10 +298,10 @@ export class Replica {
       ...(r.votes === "lost" ? { votes: "lost" } : {}),
     });
     // Said only when it matters: the next frame ended before this server could be sure of its votes.
-    if (this.#amnesicUntilMs !== undefined && frameStartMs(r.frame + 2, this.network.intervalMs) <= this.#amnesicUntilMs) {
+    if (floor !== undefined && floor > r.frame + 1) {
       this.#event("amnesic", {
         reason: r.fresh ? "empty data directory" : "votes file missing or damaged",
-        signs_from_frame: frameAt(this.#amnesicUntilMs, this.network.intervalMs),
+        signs_from_frame: floor,
         detail: "this server may have voted before and will not vote for those frames again; " +
           "it waits for a certified state from its peers",
       });
@@ -457,10 +465,9 @@ export class Replica {
     const first = alphaIndex(h, n);
     let canSign = true;
     let restored = undefined;
-    if (this.#amnesicUntilMs !== undefined && end <= this.#amnesicUntilMs) canSign = false;
     if (this.#votes !== undefined) {
       if (h < this.#votes.height) canSign = false;
-      else if (h === this.#votes.height) {
+      else if (h === this.#votes.height && this.#votes.memory.signed.length > 0) {
         if (this.#votes.prevDigest === slot.prevDigest) restored = this.#votes.memory;
         else canSign = false;
       }
@@ -494,11 +501,20 @@ export class Replica {
     // The proposal this server locked on before a restart: it may have to propose it again.
     const locked = restored !== undefined ? this.#votes?.locked : undefined;
     if (locked !== undefined) this.#evaluate(inst, locked.frame, locked.txs, first, undefined);
-    if (!canSign && this.#amnesicUntilMs !== undefined && end <= this.#amnesicUntilMs) {
+    if (!canSign) {
       this.#event("waiting", {
         frame: h,
-        reason: "this server lost its votes and may have voted for this frame before; it only listens",
+        reason: "this server may have voted for this frame before and lost that vote; it only listens",
       });
+    }
+    // The votes signed before a restart count again and are sent again (Ed25519 is deterministic: the
+    // same payload gives the same signed message).
+    for (const v of restored?.signed ?? []) {
+      const message = this.#sign([votePayload(v.step, this.network.id, { ...slot, round: v.round }, v.digest)]);
+      const body = concatBytes(message).subarray(LENGTH_PREFIX_BYTES);
+      inst.mine.set(`${v.step}:${v.round}`, message);
+      inst.voteBodies.set(`${v.step}:${v.round}:${this.me.index}`, body);
+      agreement.vote(this.#nowMs, v.step, v.round, this.me.index, v.digest, body.slice(33, 97));
     }
     this.#handle(agreement.start(this.#nowMs));
     // Messages that came before this agreement started.
@@ -585,8 +601,12 @@ export class Replica {
       locked: locked === undefined ? undefined : { frame: locked.frame, digest: locked.digest, txs: locked.txs },
     };
     this.#votes = record;
+    this.#writeVotes(record, batch);
+  }
+
+  #writeVotes(record: VotesRecord, batch: { send: Uint8Array[]; own: OwnVote }[]): void {
     const id = this.#nextWriteId++;
-    w.inFlight = id;
+    this.#votesWrite.inFlight = id;
     this.#pendingWrites.set(id, { kind: "votes", batch });
     this.#out.push({
       type: "persist",
@@ -1145,6 +1165,28 @@ export class Replica {
       };
     }
     return { ok: true, reason: `certified frame ${this.#committed.frame}` };
+  }
+
+  debug(): unknown {
+    const i = this.#inst;
+    return {
+      inst: i === undefined ? null : {
+        height: i.slot.height,
+        round: i.agreement.round,
+        step: i.agreement.step,
+        mem: i.agreement.memory(),
+        decided: i.decided,
+        proposals: [...i.proposals.keys()],
+        votes: [...i.voteBodies.keys()],
+        deadline: i.agreement.nextDeadlineMs(),
+        ag: i.agreement.debug(),
+      },
+      votesFile: this.#votes === undefined ? null : { h: this.#votes.height, n: this.#votes.memory.signed.length },
+      durable: this.#durableFrame,
+      inFlight: this.#votesWrite.inFlight,
+      queued: this.#votesWrite.queued.length,
+      now: this.#nowMs,
+    };
   }
 
   /** This replica's state as `coin status` and GET /status show it. */
