@@ -297,7 +297,9 @@ export class Agreement {
     this.#round = round;
     this.#step = "propose";
     this.#proposeTimeoutAt = undefined;
-    if (this.#o.proposer(round) === this.#o.me && this.#o.canSign) {
+    // A server that may not vote still proposes: a proposal is not a vote, and two proposals of one
+    // round (a restarted proposer's) cannot make honest voters sign twice.
+    if (this.#o.proposer(round) === this.#o.me) {
       this.#out.push({
         type: "propose",
         round,

@@ -480,8 +480,10 @@ export class Replica {
       dishonest: this.network.dishonest,
       proposer: (round) => (first + round) % n,
       timeoutMs: (round) => Math.min(cap, this.#deltaMs * (round + 1)),
-      // Round 0 waits for the beta from the frame's end, plus the clock error tolerated between servers.
-      round0DeadlineMs: end + 2 * this.#deltaMs,
+      // Round 0 waits for the beta from the frame's end, plus the clock error tolerated between servers,
+      // and at least as long from now: an agreement that starts late (the one before it took a second
+      // round) still gives its beta the time to propose.
+      round0DeadlineMs: Math.max(end, this.#nowMs) + 2 * this.#deltaMs,
       canSign,
       restored,
     });
@@ -536,6 +538,8 @@ export class Replica {
   }
 
   #propose(inst: Instance, round: number, polRound: number, validDigest: string | undefined): void {
+    // deno-lint-ignore no-explicit-any
+    if ((globalThis as any).DBG_ID) console.log("propose", this.me.index, inst.slot.height, round, this.#alpha.get(inst.slot.height)?.txs.length, this.#nowMs);
     const h = inst.slot.height;
     const I = this.network.intervalMs;
     let frame = h;
@@ -618,6 +622,8 @@ export class Replica {
   }
 
   #decided(inst: Instance, round: number, digest: string): void {
+    // deno-lint-ignore no-explicit-any
+    if ((globalThis as any).DBG_ID) console.log("decided", this.me.index, inst.slot.height, round, inst.byDigest.get(digest)?.frame, inst.byDigest.get(digest)?.txs.length, [...inst.proposals].map(([r, p]) => `${r}:${p.frame}:${p.txs.length}`).join(" "));
     inst.decided = { round, digest };
     const evaluation = inst.byDigest.get(digest);
     if (evaluation === undefined) {
@@ -763,9 +769,10 @@ export class Replica {
     const I = this.network.intervalMs;
     if (frame < h || txs.length > MAX_FRAME_TXS) return undefined;
     // A frame that has not ended (allowing the clock error tolerated) cannot be decided yet.
-    if (frameStartMs(frame + 1, I) > this.#nowMs + this.#deltaMs) return undefined;
+    const skew = this.network.timing.skewMs;
+    if (frameStartMs(frame + 1, I) > this.#nowMs + skew) return undefined;
     // Skipping frames is for an agreement long past its frame, and skips with nothing in them.
-    if (frame > h && (txs.length > 0 || this.#nowMs + this.#deltaMs < frameStartMs(h + 1 + SKIP_AFTER_FRAMES, I))) {
+    if (frame > h && (txs.length > 0 || this.#nowMs + skew < frameStartMs(h + 1 + SKIP_AFTER_FRAMES, I))) {
       return undefined;
     }
     const checked = verified ?? new WeakSet<Tx>();
@@ -792,6 +799,9 @@ export class Replica {
     this.metrics.lastApplyMs = t1 - t0;
     this.metrics.lastHashMs = this.#stopwatch() - t1;
     this.metrics.framesProcessed++;
+    // deno-lint-ignore no-explicit-any
+    const dbg = (globalThis as any).DBG_ID;
+    if (dbg) { const i = txs.findIndex((t) => t.id.startsWith(dbg)); if (i >= 0) console.log("eval", this.me.index, "h", h, "f", frame, "proposer", proposer, result.results[i], this.#nowMs); }
     const evaluation: Evaluation = { frame, txs, digest, txsDigest, state: result.state, results: result.results };
     if (!inst.byDigest.has(digest)) inst.byDigest.set(digest, evaluation);
     this.#trace?.({
@@ -1151,6 +1161,8 @@ export class Replica {
     });
     if (code !== undefined) return this.#answer(request, this.#reject(code, { id: tx.id }));
     this.metrics.txAccepted++;
+    // deno-lint-ignore no-explicit-any
+    if ((globalThis as any).DBG_ID && tx.id.startsWith((globalThis as any).DBG_ID)) console.log("admit", this.me.index, frame, this.#nowMs, this.#inst?.slot.height, this.#committed.frame);
     this.#answer(request, { ok: true, id: tx.id, frame, server: this.me.name });
   }
 
