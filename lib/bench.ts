@@ -8,7 +8,6 @@ import { compare32, readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
 import { ServerConnection } from "./client.ts";
 import { generateDevnet, ServerChild } from "./devnet.ts";
 import { acceptingFrame, alphaIndex, frameAt } from "./frames.ts";
-import { sha256Hex } from "./hash.ts";
 import { generateKeyPair, type KeyPair, keyPairFromSeed, verifySignature } from "./keys.ts";
 import { apply, DB_HEADER_BYTES, DB_RECORD_BYTES, Ledger, type State } from "./ledger.ts";
 import { readNetwork } from "./peers.ts";

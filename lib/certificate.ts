@@ -258,7 +258,13 @@ export function checkCommit(
   if (commit.state.ledger.supply !== network.supply) {
     return `its database holds a total supply of ${commit.state.ledger.supply}, not ${network.supply}`;
   }
-  const digest = frameDigest(network.id, commit.frame, commit.cert.prevDigest, commit.state, commit.txsDigest);
+  const digest = frameDigest(
+    network.id,
+    commit.frame,
+    commit.cert.prevDigest,
+    commit.state,
+    commit.txsDigest,
+  );
   if (digest !== commit.cert.digest) return "its state does not hash to the digest its certificate signs";
   return checkCertificate(network, commit.cert, verifier);
 }
@@ -304,7 +310,9 @@ export function decodeRecent(bytes: Uint8Array): RecentIds {
     }
     last = frame;
     const ids = new Set<string>();
-    for (let i = 0; i < n; i++) ids.add(toHex(bytes.subarray(off + i * HASH_BYTES, off + (i + 1) * HASH_BYTES)));
+    for (let i = 0; i < n; i++) {
+      ids.add(toHex(bytes.subarray(off + i * HASH_BYTES, off + (i + 1) * HASH_BYTES)));
+    }
     off += n * HASH_BYTES;
     recent.push({ frame, ids });
   }

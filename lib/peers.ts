@@ -94,7 +94,9 @@ export function parseNetwork(json: unknown, source = "peers.json"): Network {
     }
   }
   const intervalMs = seconds(source, "interval", obj.interval, MIN_INTERVAL_MS, MAX_INTERVAL_MS);
-  if (typeof obj.start !== "number" || !Number.isFinite(obj.start) || obj.start < 0 || obj.start > MAX_START_S) {
+  if (
+    typeof obj.start !== "number" || !Number.isFinite(obj.start) || obj.start < 0 || obj.start > MAX_START_S
+  ) {
     fail(
       source,
       `"start" must be the unix time in seconds at which the network's first frame begins ` +

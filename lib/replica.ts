@@ -277,7 +277,14 @@ export class Replica {
       this.#votes = {
         height: floor,
         prevDigest: r.digest,
-        memory: { round: 0, lockedRound: -1, lockedDigest: undefined, validRound: -1, validDigest: undefined, signed: [] },
+        memory: {
+          round: 0,
+          lockedRound: -1,
+          lockedDigest: undefined,
+          validRound: -1,
+          validDigest: undefined,
+          signed: [],
+        },
         locked: undefined,
       };
       this.#writeVotes(this.#votes, []);
@@ -399,7 +406,10 @@ export class Replica {
         if (inst?.slot.height === item.own.height) {
           const { step, round, digest, signature } = item.own;
           inst.mine.set(`${step}:${round}`, item.send);
-          inst.voteBodies.set(`${step}:${round}:${this.me.index}`, concatBytes(item.send).subarray(LENGTH_PREFIX_BYTES));
+          inst.voteBodies.set(
+            `${step}:${round}:${this.me.index}`,
+            concatBytes(item.send).subarray(LENGTH_PREFIX_BYTES),
+          );
           this.#handle(inst.agreement.vote(nowMs, step, round, this.me.index, digest, signature).intents);
         }
       }
@@ -410,7 +420,10 @@ export class Replica {
         this.#halt(`Cannot write archive entry for frame ${write.frame}: ${error}`);
         return this.drain();
       }
-      this.#event("archived", { frame: write.frame, file: write.name.slice(0, 12) + "…" + write.name.slice(64) });
+      this.#event("archived", {
+        frame: write.frame,
+        file: write.name.slice(0, 12) + "…" + write.name.slice(64),
+      });
       if (write.frame > this.#durableFrame) this.#durableFrame = write.frame;
       this.#advance();
     }
@@ -512,7 +525,9 @@ export class Replica {
     // The votes signed before a restart count again and are sent again (Ed25519 is deterministic: the
     // same payload gives the same signed message).
     for (const v of restored?.signed ?? []) {
-      const message = this.#sign([votePayload(v.step, this.network.id, { ...slot, round: v.round }, v.digest)]);
+      const message = this.#sign([
+        votePayload(v.step, this.network.id, { ...slot, round: v.round }, v.digest),
+      ]);
       const body = concatBytes(message).subarray(LENGTH_PREFIX_BYTES);
       inst.mine.set(`${v.step}:${v.round}`, message);
       inst.voteBodies.set(`${v.step}:${v.round}:${this.me.index}`, body);
@@ -538,8 +553,6 @@ export class Replica {
   }
 
   #propose(inst: Instance, round: number, polRound: number, validDigest: string | undefined): void {
-    // deno-lint-ignore no-explicit-any
-    if ((globalThis as any).DBG_ID) console.log("propose", this.me.index, inst.slot.height, round, this.#alpha.get(inst.slot.height)?.txs.length, this.#nowMs);
     const h = inst.slot.height;
     const I = this.network.intervalMs;
     let frame = h;
@@ -602,7 +615,9 @@ export class Replica {
       height: inst.slot.height,
       prevDigest: inst.slot.prevDigest,
       memory,
-      locked: locked === undefined ? undefined : { frame: locked.frame, digest: locked.digest, txs: locked.txs },
+      locked: locked === undefined
+        ? undefined
+        : { frame: locked.frame, digest: locked.digest, txs: locked.txs },
     };
     this.#votes = record;
     this.#writeVotes(record, batch);
@@ -622,8 +637,6 @@ export class Replica {
   }
 
   #decided(inst: Instance, round: number, digest: string): void {
-    // deno-lint-ignore no-explicit-any
-    if ((globalThis as any).DBG_ID) console.log("decided", this.me.index, inst.slot.height, round, inst.byDigest.get(digest)?.frame, inst.byDigest.get(digest)?.txs.length, [...inst.proposals].map(([r, p]) => `${r}:${p.frame}:${p.txs.length}`).join(" "));
     inst.decided = { round, digest };
     const evaluation = inst.byDigest.get(digest);
     if (evaluation === undefined) {
@@ -781,7 +794,12 @@ export class Replica {
         if (!verifyTx(tx, this.#verifier)) {
           const round = [...inst.proposals].find(([, p]) => p.txs === txs)?.[0];
           const body = round === undefined ? undefined : inst.proposals.get(round)?.body;
-          this.#proveLie(inst, proposer, `its proposal's transfer ${i} has a signature that does not verify`, body ? [body] : []);
+          this.#proveLie(
+            inst,
+            proposer,
+            `its proposal's transfer ${i} has a signature that does not verify`,
+            body ? [body] : [],
+          );
           return undefined;
         }
         checked.add(tx);
@@ -799,10 +817,14 @@ export class Replica {
     this.metrics.lastApplyMs = t1 - t0;
     this.metrics.lastHashMs = this.#stopwatch() - t1;
     this.metrics.framesProcessed++;
-    // deno-lint-ignore no-explicit-any
-    const dbg = (globalThis as any).DBG_ID;
-    if (dbg) { const i = txs.findIndex((t) => t.id.startsWith(dbg)); if (i >= 0) console.log("eval", this.me.index, "h", h, "f", frame, "proposer", proposer, result.results[i], this.#nowMs); }
-    const evaluation: Evaluation = { frame, txs, digest, txsDigest, state: result.state, results: result.results };
+    const evaluation: Evaluation = {
+      frame,
+      txs,
+      digest,
+      txsDigest,
+      state: result.state,
+      results: result.results,
+    };
     if (!inst.byDigest.has(digest)) inst.byDigest.set(digest, evaluation);
     this.#trace?.({
       type: "applied",
@@ -838,7 +860,9 @@ export class Replica {
     if (this.#noQuorum && this.#waitForQuorum) return;
     this.metrics.framesMissed = lag;
     const reason = `no quorum (${this.network.quorum} of ${this.network.servers.length}) certified a frame ` +
-      `since frame ${this.#committed.frame} (digest ${this.#committed.digest.slice(0, 12)}), ${lag} frames ago`;
+      `since frame ${this.#committed.frame} (digest ${
+        this.#committed.digest.slice(0, 12)
+      }), ${lag} frames ago`;
     this.#event("no_consensus", {
       frame: this.#committed.frame + 1,
       round: this.#inst?.agreement.round ?? 0,
@@ -977,7 +1001,9 @@ export class Replica {
         this.#countLate(p.instance, m, round);
       }
       // The sender is behind: it is still deciding a frame committed here.
-      if (p === undefined || height < p.instance.slot.height || this.#nowMs >= p.committedMs + this.#deltaMs) {
+      if (
+        p === undefined || height < p.instance.slot.height || this.#nowMs >= p.committedMs + this.#deltaMs
+      ) {
         this.#offer(sender);
       }
       return;
@@ -1013,7 +1039,10 @@ export class Replica {
     const earlier = inst.proposals.get(round);
     if (earlier !== undefined) {
       if (!sameBytes(earlier.body, m.body)) {
-        this.#proveLie(inst, m.sender, `second, different proposal for round ${round}`, [earlier.body, m.body]);
+        this.#proveLie(inst, m.sender, `second, different proposal for round ${round}`, [
+          earlier.body,
+          m.body,
+        ]);
       }
       return;
     }
@@ -1027,7 +1056,9 @@ export class Replica {
       return this.#drop(m.sender, "proposal's transfers are not whole or too many");
     }
     const txs: Tx[] = [];
-    for (let off = 0; off < txBytes.length; off += TX_BYTES) txs.push(decodeTx(txBytes.slice(off, off + TX_BYTES))!);
+    for (let off = 0; off < txBytes.length; off += TX_BYTES) {
+      txs.push(decodeTx(txBytes.slice(off, off + TX_BYTES))!);
+    }
     inst.proposals.set(round, { body: m.body, frame, txs });
     if (round === 0) {
       // Pass the beta's signed proposal on: a server it missed still gets the buffer, and a later
@@ -1046,13 +1077,25 @@ export class Replica {
   }
 
   #onVote(inst: Instance, m: Routed, step: VoteStep, round: number): void {
-    if (m.payload.length !== VOTE_HEAD_BYTES + HASH_BYTES) return this.#drop(m.sender, "vote has the wrong length");
+    if (m.payload.length !== VOTE_HEAD_BYTES + HASH_BYTES) {
+      return this.#drop(m.sender, "vote has the wrong length");
+    }
     const digest = toHex(m.payload.subarray(VOTE_HEAD_BYTES));
     const signature = m.body.subarray(1 + 32, 1 + 32 + 64);
     const key = `${step}:${round}:${m.sender}`;
-    const { outcome, intents } = inst.agreement.vote(this.#nowMs, step, round, m.sender, digest, signature.slice());
+    const { outcome, intents } = inst.agreement.vote(
+      this.#nowMs,
+      step,
+      round,
+      m.sender,
+      digest,
+      signature.slice(),
+    );
     if (outcome === "conflict") {
-      this.#proveLie(inst, m.sender, `second, different ${step} for round ${round}`, [inst.voteBodies.get(key)!, m.body]);
+      this.#proveLie(inst, m.sender, `second, different ${step} for round ${round}`, [
+        inst.voteBodies.get(key)!,
+        m.body,
+      ]);
       return;
     }
     if (outcome === "counted") {
@@ -1081,7 +1124,12 @@ export class Replica {
     const name = this.network.servers[sender]!.name;
     if (problem !== undefined) {
       this.metrics.messagesDropped++;
-      this.#event("lying", { from: name, key: this.network.servers[sender]!.keyHex.slice(0, 16), frame: commit.frame, reason: `its certified state is not: ${problem}` });
+      this.#event("lying", {
+        from: name,
+        key: this.network.servers[sender]!.keyHex.slice(0, 16),
+        frame: commit.frame,
+        reason: `its certified state is not: ${problem}`,
+      });
       return;
     }
     if (this.#durableFrame < this.#committed.frame) return; // the last commit is still being written
@@ -1161,8 +1209,6 @@ export class Replica {
     });
     if (code !== undefined) return this.#answer(request, this.#reject(code, { id: tx.id }));
     this.metrics.txAccepted++;
-    // deno-lint-ignore no-explicit-any
-    if ((globalThis as any).DBG_ID && tx.id.startsWith((globalThis as any).DBG_ID)) console.log("admit", this.me.index, frame, this.#nowMs, this.#inst?.slot.height, this.#committed.frame);
     this.#answer(request, { ok: true, id: tx.id, frame, server: this.me.name });
   }
 
@@ -1193,7 +1239,9 @@ export class Replica {
         deadline: i.agreement.nextDeadlineMs(),
         ag: i.agreement.debug(),
       },
-      votesFile: this.#votes === undefined ? null : { h: this.#votes.height, n: this.#votes.memory.signed.length },
+      votesFile: this.#votes === undefined
+        ? null
+        : { h: this.#votes.height, n: this.#votes.memory.signed.length },
       durable: this.#durableFrame,
       inFlight: this.#votesWrite.inFlight,
       queued: this.#votesWrite.queued.length,

@@ -21,7 +21,9 @@ export interface VotesRecord {
   readonly prevDigest: string;
   readonly memory: AgreementMemory;
   /** The proposal this server locked on (or holds as valid), so it can propose it again. */
-  readonly locked: { readonly frame: number; readonly digest: string; readonly txs: readonly Tx[] } | undefined;
+  readonly locked:
+    | { readonly frame: number; readonly digest: string; readonly txs: readonly Tx[] }
+    | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -59,7 +61,9 @@ export function decodeVotes(bytes: Uint8Array): VotesRecord | { problem: string 
     const o = JSON.parse(decoder.decode(rest.subarray(4, 4 + jsonBytes)));
     const txBytes = rest.subarray(4 + jsonBytes);
     const count = o.locked === null ? 0 : o.locked.txs;
-    if (!Number.isInteger(count) || count < 0 || count > MAX_LOCKED_TXS || txBytes.length !== count * TX_BYTES) {
+    if (
+      !Number.isInteger(count) || count < 0 || count > MAX_LOCKED_TXS || txBytes.length !== count * TX_BYTES
+    ) {
       return { problem: "its locked proposal does not match its length" };
     }
     const txs: Tx[] = [];

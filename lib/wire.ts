@@ -3,7 +3,7 @@
 // docs/protocol.md describes every byte; this file and that document say the same thing.
 
 import { decode as msgpackDecode, encode as msgpackEncode } from "@msgpack/msgpack";
-import { concatBytes, fromHex, readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
+import { concatBytes, fromHex, toHex, viewOf } from "./_bytes.ts";
 import { HASH_BYTES, sha256, sha256Of } from "./hash.ts";
 import {
   type KeyPair,
@@ -14,8 +14,7 @@ import {
   type Verifier,
   verifySignature,
 } from "./keys.ts";
-import { MAX_DB_BYTES, type RecentIds } from "./ledger.ts";
-import { TX_BYTES } from "./tx.ts";
+import { MAX_DB_BYTES } from "./ledger.ts";
 
 /** Bytes of the length prefix (u32 big-endian) before every message. */
 export const LENGTH_PREFIX_BYTES = 4;
@@ -32,7 +31,8 @@ export const MAX_RECENT_IDS = 4 * MAX_FRAME_TXS;
  * Largest server-to-server message: a commit of the largest database and its recent ids, with a
  * certificate of up to 255 signatures (its fixed head is under 512 bytes).
  */
-export const MAX_PEER_MESSAGE_BYTES = 1 + PUBLIC_KEY_BYTES + SIGNATURE_BYTES + 512 + 255 * (1 + SIGNATURE_BYTES) +
+export const MAX_PEER_MESSAGE_BYTES = 1 + PUBLIC_KEY_BYTES + SIGNATURE_BYTES + 512 +
+  255 * (1 + SIGNATURE_BYTES) +
   8 + MAX_DB_BYTES + 4 + MAX_RECENT_FRAMES * 12 + MAX_RECENT_IDS * HASH_BYTES;
 
 /** First byte of every message body. */

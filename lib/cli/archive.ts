@@ -20,7 +20,9 @@ async function readLedger(
 ): Promise<{ ledger?: Ledger; commit?: Commit; problem?: string }> {
   const bytes = await Deno.readFile(`${dir}/${entry.name}`);
   const read = readEntryBytes(entry, bytes);
-  return "problem" in read ? { problem: read.problem } : { ledger: read.commit.state.ledger, commit: read.commit };
+  return "problem" in read
+    ? { problem: read.problem }
+    : { ledger: read.commit.state.ledger, commit: read.commit };
 }
 
 export const archive: Command = {
@@ -123,7 +125,9 @@ Examples:
       }
       const entry = matches[0]!;
       const { ledger, commit, problem } = await readLedger(dir, entry);
-      if (ledger === undefined || commit === undefined) throw new CoinError(`Archive entry "${entry.name}" is corrupt: ${problem}`);
+      if (ledger === undefined || commit === undefined) {
+        throw new CoinError(`Archive entry "${entry.name}" is corrupt: ${problem}`);
+      }
       const balances = [...ledger.entries()].map(([account, balance]) => ({ account, balance }));
       if (values.json) {
         return io.out(JSON.stringify({

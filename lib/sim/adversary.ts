@@ -172,7 +172,9 @@ export class Adversary {
       changed = true;
     }
     const slot = { height: head.height, round: head.round, prevDigest: head.prevDigest };
-    const main = changed ? this.#sign(proposalPayload(this.#network.id, slot, polRound, frame, txs)) : undefined;
+    const main = changed
+      ? this.#sign(proposalPayload(this.#network.id, slot, polRound, frame, txs))
+      : undefined;
     if (!this.#has("equivocate") || polRound >= 0) {
       return [main === undefined ? action : { type: "broadcast", message: main, greeting: false }];
     }
@@ -200,7 +202,11 @@ export class Adversary {
     const slot = { height: head.height, round: head.round, prevDigest: head.prevDigest };
     if (this.#has("wrong_hash") && this.#rng.chance(0.3)) {
       const forged = toHex(this.#rng.bytes(32));
-      return [{ type: "broadcast", message: this.#sign([votePayload(step, this.#network.id, slot, forged)]), greeting: false }];
+      return [{
+        type: "broadcast",
+        message: this.#sign([votePayload(step, this.#network.id, slot, forged)]),
+        greeting: false,
+      }];
     }
     if (!this.#has("equivocate")) return [action];
     // Votes for its real value to one half; to the other, for its second proposal's value (when it
@@ -228,7 +234,9 @@ export class Adversary {
     const c = decoded.commit;
     const forged = { ...c, state: { ledger: c.state.ledger, recent: [] } };
     const message = this.#sign(encodeCommit(this.#network.id, forged));
-    return action.type === "send" ? { type: "send", to: action.to, message } : { type: "broadcast", message, greeting: false };
+    return action.type === "send"
+      ? { type: "send", to: action.to, message }
+      : { type: "broadcast", message, greeting: false };
   }
 
   /** Lies told on its own schedule: early proposals, unsolicited forged catch-ups, replays. */
@@ -239,7 +247,8 @@ export class Adversary {
     const g = frameAt(nowMs, I);
     const c = replica.committed;
     if (
-      this.#has("early_buffer") && alphaIndex(g, n) === this.#me && c.frame === g - 1 && !this.#earlySent.has(g)
+      this.#has("early_buffer") && alphaIndex(g, n) === this.#me && c.frame === g - 1 &&
+      !this.#earlySent.has(g)
     ) {
       // Its round-0 proposal for frame g at once, before g ended: honest servers must hold it until then.
       this.#earlySent.add(g);
@@ -285,6 +294,8 @@ export class Adversary {
 
 function txsOf(bytes: Uint8Array): Tx[] {
   const out: Tx[] = [];
-  for (let off = 0; off < bytes.length; off += TX_BYTES) out.push(decodeTx(bytes.slice(off, off + TX_BYTES))!);
+  for (let off = 0; off < bytes.length; off += TX_BYTES) {
+    out.push(decodeTx(bytes.slice(off, off + TX_BYTES))!);
+  }
   return out;
 }

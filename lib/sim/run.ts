@@ -84,7 +84,9 @@ function isWorldFault(f: FaultKind): boolean {
 export function summaryLine(r: SimResult): string {
   const c = r.config;
   const verdict = r.violations.length === 0 ? "ok" : `VIOLATION ${r.violations[0]!.invariant}`;
-  return `seed ${c.seed} n=${c.servers} b=${c.dishonest ?? 0} liars=${c.liars} frames=${c.frames} ${verdict} ` +
+  return `seed ${c.seed} n=${c.servers} b=${
+    c.dishonest ?? 0
+  } liars=${c.liars} frames=${c.frames} ${verdict} ` +
     `committed=${r.stats.framesCommitted} transfers=${r.stats.transfersCommitted} crashes=${r.stats.crashes} ` +
     `steps=${r.stats.steps}`;
 }

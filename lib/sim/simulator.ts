@@ -486,7 +486,10 @@ export class Simulation {
     if (note.type === "applied") {
       this.checker.applied(node.index, node.honest, this.#now, note);
       // The alpha's own proposal for its frame must hold every transfer it accepted into it.
-      if (node.honest && alphaIndex(note.frame, this.config.servers) === node.index && note.proposer === node.index) {
+      if (
+        node.honest && alphaIndex(note.frame, this.config.servers) === node.index &&
+        note.proposer === node.index
+      ) {
         const acked = this.#acked.get(`${node.index}:${note.frame}`);
         if (acked !== undefined) {
           const inBuffer = new Set(note.txIds);
@@ -843,7 +846,9 @@ export class Simulation {
       }
     }
     this.#checkAmnesia();
-    if (this.checker.violations.length === 0 && !this.#amnesiaStall) this.#judgeLiveness(startFrame, chaosEndFrame);
+    if (this.checker.violations.length === 0 && !this.#amnesiaStall) {
+      this.#judgeLiveness(startFrame, chaosEndFrame);
+    }
     const violations = options.stopOn === undefined ? this.checker.violations : [
       ...this.checker.violations.filter((v) => options.stopOn!.has(v.invariant)),
       ...this.checker.violations.filter((v) => !options.stopOn!.has(v.invariant)),
