@@ -68,9 +68,56 @@ export interface AgreementOptions {
   readonly restored?: AgreementMemory | undefined;
 }
 
+/**
+ * One step's votes of a round: by value, the signers and their signatures. A dishonest server's second,
+ * different vote is kept too: it is a signed statement, and a proof-of-lock that counts it is still sound
+ * (two quorums for different values share an honest server, which never signs twice).
+ */
+class StepVotes {
+  readonly #byValue = new Map<string, Map<number, Uint8Array>>();
+  readonly #signers = new Set<number>();
+
+  /** Records a vote: counted, a repeat, or a second value from the signer (counted too). */
+  add(signer: number, digest: string, signature: Uint8Array): VoteOutcome {
+    let voters = this.#byValue.get(digest);
+    if (voters?.has(signer)) return "repeat";
+    const second = this.#signers.has(signer);
+    if (voters === undefined) this.#byValue.set(digest, voters = new Map());
+    voters.set(signer, signature);
+    this.#signers.add(signer);
+    return second ? "conflict" : "counted";
+  }
+
+  /** Distinct servers that voted. */
+  get size(): number {
+    return this.#signers.size;
+  }
+
+  count(digest: string): number {
+    return this.#byValue.get(digest)?.size ?? 0;
+  }
+
+  /** A value with at least `quorum` signers, if any. */
+  quorumValue(quorum: number): string | undefined {
+    for (const [digest, voters] of this.#byValue) if (voters.size >= quorum) return digest;
+    return undefined;
+  }
+
+  signatures(digest: string): Map<number, Uint8Array> {
+    return this.#byValue.get(digest) ?? new Map();
+  }
+
+  /** For diagnostics: signer:digest prefix. */
+  list(): string[] {
+    const out: string[] = [];
+    for (const [d, voters] of this.#byValue) for (const s of voters.keys()) out.push(`${s}:${d.slice(0, 6)}`);
+    return out;
+  }
+}
+
 interface RoundVotes {
-  readonly prevote: Map<number, { digest: string; signature: Uint8Array }>;
-  readonly precommit: Map<number, { digest: string; signature: Uint8Array }>;
+  readonly prevote: StepVotes;
+  readonly precommit: StepVotes;
   /** Servers seen sending anything in this round. */
   readonly senders: Set<number>;
   /** The proposal of the round's proposer: its digest (undefined: invalid) and polRound. */
@@ -81,7 +128,10 @@ interface RoundVotes {
   validSeen: boolean;
 }
 
-/** A vote's outcome: counted, a repeat of one already counted, or a second, different vote (a lie). */
+/**
+ * A vote's outcome: counted, a repeat of one already counted, or a second, different vote from its signer
+ * (a lie, kept as evidence and counted for its value).
+ */
 export type VoteOutcome = "counted" | "repeat" | "conflict";
 
 /** One frame's rounds. */
@@ -142,8 +192,8 @@ export class Agreement {
   debug(): unknown {
     return [...this.#rounds].map(([k, r]) => ({
       k,
-      pv: [...r.prevote].map(([s, v]) => `${s}:${v.digest.slice(0, 6)}`),
-      pc: [...r.precommit].map(([s, v]) => `${s}:${v.digest.slice(0, 6)}`),
+      pv: r.prevote.list(),
+      pc: r.precommit.list(),
       p: r.proposal,
       pvt: r.prevoteTimeoutAt,
       pct: r.precommitTimeoutAt,
@@ -177,9 +227,9 @@ export class Agreement {
 
   /** The signatures of a quorum of precommits for `digest` in `round` (signer index order). */
   certificate(round: number, digest: string): { signer: number; signature: Uint8Array }[] {
-    const votes = this.#rounds.get(round)?.precommit ?? new Map();
+    const votes = this.#rounds.get(round)?.precommit.signatures(digest) ?? new Map<number, Uint8Array>();
     const out: { signer: number; signature: Uint8Array }[] = [];
-    for (const [signer, v] of votes) if (v.digest === digest) out.push({ signer, signature: v.signature });
+    for (const [signer, signature] of votes) out.push({ signer, signature });
     out.sort((a, b) => a.signer - b.signer);
     return out.slice(0, this.#o.quorum);
   }
@@ -228,15 +278,11 @@ export class Agreement {
   ): { outcome: VoteOutcome; intents: Intent[] } {
     this.#at(nowMs);
     const r = this.#roundVotes(round);
-    const votes = r[step];
-    const earlier = votes.get(signer);
-    if (earlier !== undefined) {
-      return { outcome: earlier.digest === digest ? "repeat" : "conflict", intents: [] };
-    }
-    votes.set(signer, { digest, signature });
+    const outcome = r[step].add(signer, digest, signature);
+    if (outcome === "repeat") return { outcome, intents: [] };
     r.senders.add(signer);
     this.#update();
-    return { outcome: "counted", intents: this.#drain() };
+    return { outcome, intents: this.#drain() };
   }
 
   /** The clock moved: time-outs that are due fire. */
@@ -262,8 +308,8 @@ export class Agreement {
     let r = this.#rounds.get(round);
     if (r === undefined) {
       r = {
-        prevote: new Map(),
-        precommit: new Map(),
+        prevote: new StepVotes(),
+        precommit: new StepVotes(),
         senders: new Set(),
         proposal: undefined,
         prevoteTimeoutAt: undefined,
@@ -273,23 +319,6 @@ export class Agreement {
       this.#rounds.set(round, r);
     }
     return r;
-  }
-
-  #count(votes: Map<number, { digest: string }>, digest: string): number {
-    let n = 0;
-    for (const v of votes.values()) if (v.digest === digest) n++;
-    return n;
-  }
-
-  /** The value holding a quorum among `votes`, if any. */
-  #quorumValue(votes: Map<number, { digest: string }>): string | undefined {
-    const counts = new Map<string, number>();
-    for (const v of votes.values()) {
-      const c = (counts.get(v.digest) ?? 0) + 1;
-      if (c >= this.#o.quorum) return v.digest;
-      counts.set(v.digest, c);
-    }
-    return undefined;
   }
 
   #startRound(round: number): void {
@@ -342,7 +371,7 @@ export class Agreement {
     // Decide: a quorum of precommits for one value in any round.
     if (this.#decision === undefined) {
       for (const [round, r] of this.#rounds) {
-        const value = this.#quorumValue(r.precommit);
+        const value = r.precommit.quorumValue(this.#o.quorum);
         if (value !== undefined && value !== NIL) {
           this.#decision = { round, digest: value };
           this.#out.push({ type: "decide", round, digest: value });
@@ -374,7 +403,7 @@ export class Agreement {
       }
       if (p !== undefined && p.polRound >= 0 && p.digest !== undefined) {
         const pol = this.#rounds.get(p.polRound);
-        if (pol !== undefined && this.#count(pol.prevote, p.digest) >= q) {
+        if (pol !== undefined && pol.prevote.count(p.digest) >= q) {
           const ok = this.#lockedRound <= p.polRound || this.#lockedDigest === p.digest;
           this.#sign("prevote", ok ? p.digest : NIL);
           return true;
@@ -395,7 +424,7 @@ export class Agreement {
     }
     if (
       !r.validSeen && this.#step !== "propose" && p?.digest !== undefined &&
-      this.#count(r.prevote, p.digest) >= q
+      r.prevote.count(p.digest) >= q
     ) {
       r.validSeen = true;
       if (this.#step === "prevote") {
@@ -407,7 +436,7 @@ export class Agreement {
       this.#validDigest = p.digest;
       return true;
     }
-    if (this.#step === "prevote" && this.#count(r.prevote, NIL) >= q) {
+    if (this.#step === "prevote" && r.prevote.count(NIL) >= q) {
       this.#sign("precommit", NIL);
       return true;
     }

@@ -79,12 +79,13 @@ export async function generateDevnet(
 }
 
 /**
- * The "start" of a new network: a whole second after the default skew (5 s) and one more from now. A server
- * with an empty data directory signs nothing for a frame that ended before its start plus the skew (it
- * may have lost votes it cast there), so a network's first frame must end after its servers start.
+ * The "start" of a new network (unix seconds): the default skew (5 s) and `marginMs` from now, rounded up.
+ * A server with an empty data directory signs nothing for a frame that ended before its start plus the
+ * skew (it may have lost votes it cast there), so a network's first frame must end after every server of
+ * a quorum started: `marginMs` is the time they take to start.
  */
-export function firstFrameStart(nowMs: number = Date.now()): number {
-  return Math.ceil((nowMs + DEFAULT_SKEW_MS + 1_000) / 1_000);
+export function firstFrameStart(nowMs: number = Date.now(), marginMs = 1_000): number {
+  return Math.ceil((nowMs + DEFAULT_SKEW_MS + marginMs) / 1_000);
 }
 
 /** One `coin serve` child whose JSON log lines are handed to `onEvent`. */

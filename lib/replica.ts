@@ -1092,14 +1092,16 @@ export class Replica {
       signature.slice(),
     );
     if (outcome === "conflict") {
-      this.#proveLie(inst, m.sender, `second, different ${step} for round ${round}`, [
-        inst.voteBodies.get(key)!,
-        m.body,
-      ]);
-      return;
+      const first = inst.voteBodies.get(key);
+      this.#proveLie(
+        inst,
+        m.sender,
+        `second, different ${step} for round ${round}`,
+        first ? [first, m.body] : [m.body],
+      );
     }
-    if (outcome === "counted") {
-      inst.voteBodies.set(key, m.body);
+    if (outcome !== "repeat") {
+      if (!inst.voteBodies.has(key)) inst.voteBodies.set(key, m.body);
       // Relay every counted vote once: a quorum one server saw, every server sees.
       const message = [lengthPrefix(m.body.length), m.body];
       for (const peer of this.network.servers) {

@@ -365,6 +365,7 @@ Deno.test("withAnyServer() stops at an error that is not a lost server and close
 Deno.test("candidates() is --server alone when given, else the servers of peers.json in order", async () => {
   const keys = await makeKeyPairs(2);
   const network = parseNetwork({
+    start: 1_800_000_000,
     interval: 1,
     servers: keys.map((k, i) => ({ name: `s${i + 1}`, key: k.publicHex, host: HOST, port: 7001 + i })),
     genesis: {},

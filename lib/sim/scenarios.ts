@@ -58,6 +58,9 @@ function everyFrames(
   }
 }
 
+/** Runs that already dropped their one message. */
+const dropped = new WeakSet<Simulation>();
+
 /** Every invariant: what a scenario of a fault the protocol must survive is judged on. */
 const ALL: readonly Invariant[] = [
   "agreement",
@@ -76,7 +79,9 @@ export const SCENARIOS: readonly Scenario[] = [
     name: "equivocating-beta-n3",
     description:
       "a beta sends two buffers, each with the hash honest servers compute for it, in a 3-server network",
-    config: config({ servers: 3, liars: 1, faults: new Set(["equivocate"]) }),
+    // With "dishonest": 0 a liar sits in every quorum intersection; the 2Δ rule that would stop it is
+    // not built yet (SECURITY.md). Seed 7 happens to miss the fork; seed 1 shows it.
+    config: config({ seed: 1, servers: 3, liars: 1, faults: new Set(["equivocate"]) }),
     hooks: {},
     expect: ["agreement", "chain", "once_only"],
     fixed: false,
@@ -90,10 +95,28 @@ export const SCENARIOS: readonly Scenario[] = [
     fixed: false,
   },
   {
+    name: "equivocating-proposer-b1-n4",
+    description:
+      'with "dishonest": 1, a liar proposes two values and votes for each to a different half (4 servers)',
+    config: config({ servers: 4, dishonest: 1, liars: 1, faults: new Set(["equivocate"]) }),
+    hooks: {},
+    expect: ALL,
+    fixed: true,
+  },
+  {
+    name: "equivocating-proposer-b1-n5",
+    description: 'the same with "dishonest": 1 and 5 servers (a quorum of 4)',
+    config: config({ servers: 5, dishonest: 1, liars: 1, faults: new Set(["equivocate"]) }),
+    hooks: {},
+    expect: ALL,
+    fixed: true,
+  },
+  {
     name: "forged-catchup-ids",
     description:
       "a liar catches a restarted server up with the right database and no replay ids, then replays",
     config: config({ servers: 3, liars: 1, faults: new Set(["forge_catchup"]), frames: 80 }),
+    // Fixed: the recent ids are in the certified digest, so a forged catch-up no longer verifies.
     hooks: {
       setup(sim) {
         // s2 is down for two frames every eight, so it needs a catch-up again and again.
@@ -104,8 +127,8 @@ export const SCENARIOS: readonly Scenario[] = [
         });
       },
     },
-    expect: ["once_only"],
-    fixed: false,
+    expect: ["once_only", "truthful"],
+    fixed: true,
   },
   {
     name: "early-next-buffer",
@@ -161,16 +184,18 @@ export const SCENARIOS: readonly Scenario[] = [
         const s3 = sim.nodes[2]!;
         sim.at(sim.frameStartElapsed(sim.firstFrame + 2), "crash s3 until the calm end", () => sim.crash(s3));
       },
-      // One vote never reaches s1: s2's for the first frame after the tenth whose beta is s1 (so s2
-      // agreed with s1's buffer, s2 commits the frame and s1 does not).
+      // One vote never reaches s1: the first one s2 sends for the first frame after the tenth whose beta
+      // is s1 (the old protocol then had s2 commit the frame and s1 not, for good).
       dropPeer(from, to, body, sim) {
         let f = sim.firstFrame + 10;
         while (alphaIndex(f, 3) !== 0) f++;
-        return from === 1 && to === 0 && voteFrame(body) === f;
+        if (from !== 1 || to !== 0 || voteFrame(body) !== f || dropped.has(sim)) return false;
+        dropped.add(sim);
+        return true;
       },
     },
     expect: ["liveness", "chain", "agreement", "truthful"],
-    fixed: false,
+    fixed: true,
   },
   {
     name: "two-wiped-restarts",
@@ -190,8 +215,10 @@ export const SCENARIOS: readonly Scenario[] = [
         }
       },
     },
-    expect: ["chain", "agreement"],
-    fixed: false,
+    // Fixed: they adopt the third's certified history instead of the genesis. With two of three votes
+    // lost the network then waits for good (it cannot know what the lost votes decided): safe, not live.
+    expect: ["chain", "agreement", "durability", "once_only"],
+    fixed: true,
   },
   {
     name: "subsecond-same-second",

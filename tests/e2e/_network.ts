@@ -1,6 +1,7 @@
 // A real network for end-to-end tests: keys, peers.json on free loopback ports, and `coin serve`
 // processes started and stopped like an operator would, with their logs kept for assertions.
 
+import { firstFrameStart } from "../../lib/devnet.ts";
 import { generateKeyPair, type KeyPair, writeKeyFile } from "../../lib/keys.ts";
 import { runCoin } from "../_helpers.ts";
 
@@ -198,6 +199,8 @@ export class TestNetwork {
     for (let i = 0; i < n; i++) await writeKeyFile(`${dir}/s${i + 1}.key`, serverKeys[i]!);
     for (let i = 0; i < accounts.length; i++) await writeKeyFile(`${dir}/a${i + 1}.key`, accounts[i]!);
     const peers = {
+      // Servers start one after another: allow them 4 s before the first frame must end.
+      start: firstFrameStart(Date.now(), 4_000),
       interval,
       servers: serverKeys.map((k, i) => ({
         name: `s${i + 1}`,
