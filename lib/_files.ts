@@ -67,3 +67,25 @@ export async function writeFileAtomic(
     throw err;
   }
 }
+
+/**
+ * Appends `bytes` to `path` (created when missing) and makes them durable before returning; the first
+ * append also makes the file's name durable. A crash may leave a prefix of the appended bytes: readers
+ * cut a torn tail.
+ */
+export async function appendFileDurable(path: string, bytes: Uint8Array): Promise<void> {
+  let created = false;
+  try {
+    await Deno.lstat(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    created = true;
+  }
+  {
+    using file = await Deno.open(path, { append: true, create: true });
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    await file.syncData();
+  }
+  if (created) await fsyncDir(dirOf(path));
+}

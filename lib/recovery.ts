@@ -9,6 +9,7 @@ import { sha256Hex as sha256HexSync } from "./hash.ts";
 import { genesisState, type State } from "./ledger.ts";
 import type { Network } from "./peers.ts";
 import type { Verifier } from "./keys.ts";
+import { decodeTx, type Tx, TX_BYTES } from "./tx.ts";
 import { decodeVotes, VOTES_FILE, type VotesRecord } from "./votes_file.ts";
 
 /** The files of a data directory's archive, read synchronously. */
@@ -34,12 +35,18 @@ export interface Recovered {
   readonly votes: VotesRecord | undefined | "lost";
   /** True when the directory held no archive entry and no votes file. */
   readonly fresh: boolean;
+  /** The transfers this server accepted as alpha of frames after the loaded one (alpha logs). */
+  readonly alpha: ReadonlyMap<number, readonly Tx[]>;
+  /** Alpha logs of frames already committed, to remove. */
+  readonly staleAlpha: readonly string[];
   /** Files that failed verification, to be renamed with `.corrupt`, each with its problem. */
   readonly setAside: readonly { name: string; problem: string }[];
 }
 
 /** The genesis as a recovered start: the certified state before the network's first frame. */
-export function genesisRecovered(network: Network): Omit<Recovered, "votes" | "fresh" | "setAside"> {
+export function genesisRecovered(
+  network: Network,
+): Omit<Recovered, "votes" | "fresh" | "setAside" | "alpha" | "staleAlpha"> {
   const state = genesisState(network.genesis);
   return {
     state,
@@ -92,18 +99,45 @@ export function recover(disk: DiskReader, network: Network, verifier?: Verifier)
     else votes = decoded;
   }
   const fresh = entries.length === 0 && votesBytes === undefined;
-  if (loaded === undefined) return { ...genesisRecovered(network), votes, fresh, setAside };
-  const c = loaded.commit;
-  return {
-    state: c.state,
-    frame: c.frame,
-    digest: c.cert.digest,
-    commit: c,
+  const base = loaded === undefined ? genesisRecovered(network) : {
+    state: loaded.commit.state,
+    frame: loaded.commit.frame,
+    digest: loaded.commit.cert.digest,
+    commit: loaded.commit,
     loaded: loaded.name,
-    votes,
-    fresh,
-    setAside,
   };
+  const alpha = new Map<number, Tx[]>();
+  const staleAlpha: string[] = [];
+  for (const name of names) {
+    const frame = parseAlphaLogName(name);
+    if (frame === undefined) continue;
+    if (frame <= base.frame) {
+      staleAlpha.push(name);
+      continue;
+    }
+    const bytes = disk.read(name) ?? new Uint8Array(0);
+    const txs: Tx[] = [];
+    // A torn last record (a crash in the middle of an append) is cut.
+    for (let off = 0; off + TX_BYTES <= bytes.length; off += TX_BYTES) {
+      const tx = decodeTx(bytes.slice(off, off + TX_BYTES));
+      if (tx !== undefined) txs.push(tx);
+    }
+    alpha.set(frame, txs);
+  }
+  return { ...base, votes, fresh, setAside, alpha, staleAlpha };
+}
+
+/** The alpha log of a frame: the transfers this server accepted into its buffer, appended as they came. */
+export function alphaLogName(frame: number): string {
+  return `${ALPHA_LOG_PREFIX}${frame}`;
+}
+
+/** Alpha logs are named `alpha.<frame>`. */
+export const ALPHA_LOG_PREFIX = "alpha.";
+
+function parseAlphaLogName(name: string): number | undefined {
+  const m = /^alpha\.([0-9]{1,16})$/.exec(name);
+  return m === null ? undefined : Number(m[1]);
 }
 
 /**

@@ -36,7 +36,7 @@ import { HASH_BYTES } from "./hash.ts";
 import { type Signer, type Verifier, verifySignature } from "./keys.ts";
 import { apply, type State } from "./ledger.ts";
 import type { Network, Peer } from "./peers.ts";
-import type { Recovered } from "./recovery.ts";
+import { alphaLogName, type Recovered } from "./recovery.ts";
 import { decodeTx, type Tx, TX_BYTES, TX_CODES, type TxCode, verifyTx } from "./tx.ts";
 import { TxIndex } from "./tx_index.ts";
 import { encodeVotes, VOTES_FILE, type VotesRecord } from "./votes_file.ts";
@@ -73,8 +73,14 @@ export type Action =
   | {
     readonly type: "persist";
     readonly id: number;
-    readonly files: readonly { readonly name: string; readonly bytes: Uint8Array }[];
+    readonly files: readonly {
+      readonly name: string;
+      readonly bytes: Uint8Array;
+      readonly append?: boolean;
+    }[];
     readonly keep: number | undefined;
+    /** Files to delete once the others are written (alpha logs of committed frames). */
+    readonly remove: readonly string[];
     /** The commit these files make durable (frame and database hash), if they are one (not votes or evidence). */
     readonly commit: { readonly frame: number; readonly hash: string } | undefined;
   }
@@ -106,6 +112,8 @@ export type TraceNote =
     readonly state: State;
     /** The server whose proposal this is. */
     readonly proposer: number;
+    /** True for a proposal of this server's own alpha buffer for the frame (not a re-proposal or a skip). */
+    readonly ownBuffer: boolean;
     /** Every transfer of the proposal, and those of them that were applied. */
     readonly txIds: readonly string[];
     readonly appliedIds: readonly string[];
@@ -222,7 +230,15 @@ export class Replica {
     | { kind: "votes"; batch: { send: Uint8Array[]; own: OwnVote }[] }
     | { kind: "commit"; frame: number; name: string }
     | { kind: "evidence"; frame: number }
+    | { kind: "alpha"; batch: { request: number; response: Record<string, unknown> }[] }
   >();
+  /** Accepted transfers waiting for their alpha log write before the answer "ok". */
+  #alphaLog: {
+    inFlight: number | undefined;
+    queued: { frame: number; tx: Tx; request: number; response: Record<string, unknown> }[];
+  } = { inFlight: undefined, queued: [] };
+  /** Frames with an alpha log on disk. */
+  #alphaLogs = new Set<number>();
   #nextWriteId = 1;
   #offered = new Map<number, { frame: number; atMs: number }>();
   #lastWantMs = -Infinity;
@@ -268,6 +284,22 @@ export class Replica {
     const span = this.#recentSpan();
     this.#txIndex = new TxIndex(r.commit === undefined ? r.frame + 1 : r.frame - span + 1);
     this.#txIndex.learn(r.state.recent);
+    // The transfers accepted before a restart are back in their buffers, as promised.
+    for (const [frame, txs] of r.alpha) {
+      const buffer = newAlphaBuffer();
+      for (const tx of txs) {
+        if (buffer.ids.has(tx.id)) continue;
+        buffer.txs.push(tx);
+        buffer.ids.add(tx.id);
+        const payer = toHex(tx.payer);
+        const payee = toHex(tx.payee);
+        buffer.deltas.set(payer, (buffer.deltas.get(payer) ?? 0) - tx.amount);
+        buffer.deltas.set(payee, (buffer.deltas.get(payee) ?? 0) + tx.amount);
+      }
+      this.#alpha.set(frame, buffer);
+      this.#alphaLogs.add(frame);
+    }
+    for (const name of r.staleAlpha) this.#alphaLogs.add(Number(name.slice(name.indexOf(".") + 1)));
     let floor: number | undefined;
     if (r.votes === "lost") {
       // Whatever this server signed before is unknown: it signs nothing in an agreement on a frame that
@@ -393,6 +425,18 @@ export class Replica {
     this.#pendingWrites.delete(id);
     if (write.kind === "evidence") {
       if (error !== undefined) this.#event("error_archive", { frame: write.frame, error });
+    } else if (write.kind === "alpha") {
+      this.#alphaLog.inFlight = undefined;
+      if (error !== undefined) {
+        // Accepted transfers that are not on disk are never answered "ok": a restart would lose them.
+        this.#halt(`Cannot write the alpha log: ${error}`);
+        return this.drain();
+      }
+      for (const { request, response } of write.batch) {
+        this.metrics.txAccepted++;
+        this.#answer(request, response);
+      }
+      this.#flushAlpha();
     } else if (write.kind === "votes") {
       this.#votesWrite.inFlight = undefined;
       if (error !== undefined) {
@@ -583,7 +627,7 @@ export class Replica {
     inst.mine.set(`proposal:${round}`, body);
     inst.proposals.set(round, { body: concatBytes(body).subarray(LENGTH_PREFIX_BYTES), frame, txs });
     this.#out.push({ type: "broadcast", message: body, greeting: txs.length === 0 });
-    const evaluation = this.#evaluate(inst, frame, txs, this.me.index, verified);
+    const evaluation = this.#evaluate(inst, frame, txs, this.me.index, verified, verified !== undefined);
     this.#handle(inst.agreement.proposal(this.#nowMs, round, polRound, evaluation?.digest));
   }
 
@@ -632,6 +676,7 @@ export class Replica {
       id,
       files: [{ name: VOTES_FILE, bytes: encodeVotes(record) }],
       keep: undefined,
+      remove: [],
       commit: undefined,
     });
   }
@@ -681,6 +726,7 @@ export class Replica {
       id,
       files: [{ name, bytes: concatBytes(chunks) }],
       keep: this.#archiveKeep,
+      remove: this.#staleAlphaLogs(frame),
       commit: { frame, hash: commit.state.ledger.hash },
     });
     const span = this.#recentSpan();
@@ -777,6 +823,7 @@ export class Replica {
     txs: readonly Tx[],
     proposer: number,
     verified: WeakSet<Tx> | undefined,
+    ownBuffer = false,
   ): Evaluation | undefined {
     const h = inst.slot.height;
     const I = this.network.intervalMs;
@@ -834,6 +881,7 @@ export class Replica {
       parent: this.#committed.state,
       state: result.state,
       proposer,
+      ownBuffer,
       txIds: txs.map((tx) => tx.id),
       appliedIds: txs.filter((_, i) => result.results[i] === "ok").map((tx) => tx.id),
     });
@@ -1155,6 +1203,7 @@ export class Replica {
       id,
       files: [{ name: `${EVIDENCE_PREFIX}${peer.keyHex.slice(0, 16)}`, bytes: encodeEvidence(bodies) }],
       keep: undefined,
+      remove: [],
       commit: undefined,
     });
   }
@@ -1210,8 +1259,59 @@ export class Replica {
         this.#committed.state.recent.some((r) => r.ids.has(id)),
     });
     if (code !== undefined) return this.#answer(request, this.#reject(code, { id: tx.id }));
-    this.metrics.txAccepted++;
-    this.#answer(request, { ok: true, id: tx.id, frame, server: this.me.name });
+    // "ok" is a promise that the transfer is in this frame's buffer: it is answered once on disk.
+    this.#alphaLog.queued.push({
+      frame,
+      tx,
+      request,
+      response: { ok: true, id: tx.id, frame, server: this.me.name },
+    });
+    this.#flushAlpha();
+  }
+
+  /** Appends every queued transfer to its frame's alpha log, one write at a time (a group commit). */
+  #flushAlpha(): void {
+    const log = this.#alphaLog;
+    if (log.inFlight !== undefined || log.queued.length === 0) return;
+    const batch = log.queued;
+    log.queued = [];
+    const byFrame = new Map<number, Uint8Array[]>();
+    for (const q of batch) {
+      let list = byFrame.get(q.frame);
+      if (list === undefined) byFrame.set(q.frame, list = []);
+      list.push(q.tx.bytes);
+      this.#alphaLogs.add(q.frame);
+    }
+    const id = this.#nextWriteId++;
+    log.inFlight = id;
+    this.#pendingWrites.set(id, {
+      kind: "alpha",
+      batch: batch.map(({ request, response }) => ({ request, response })),
+    });
+    this.#out.push({
+      type: "persist",
+      id,
+      files: [...byFrame].map(([frame, chunks]) => ({
+        name: alphaLogName(frame),
+        bytes: concatBytes(chunks),
+        append: true,
+      })),
+      keep: undefined,
+      remove: [],
+      commit: undefined,
+    });
+  }
+
+  /** Alpha logs of frames up to `frame`: no longer needed once it is committed. */
+  #staleAlphaLogs(frame: number): string[] {
+    const out: string[] = [];
+    for (const f of this.#alphaLogs) {
+      if (f <= frame) {
+        out.push(alphaLogName(f));
+        this.#alphaLogs.delete(f);
+      }
+    }
+    return out;
   }
 
   /** Healthy when this replica committed a recent frame and a quorum is there. */

@@ -10,7 +10,7 @@ import { type KeyPair, signerOf } from "./keys.ts";
 import type { Logger } from "./log.ts";
 import type { Network, Peer } from "./peers.ts";
 import { PeerLink } from "./_peer_link.ts";
-import { writeFileAtomic } from "./_files.ts";
+import { appendFileDurable, writeFileAtomic } from "./_files.ts";
 import { type Action, Replica, type ReplicaMetrics } from "./replica.ts";
 import { type DiskReader, recover } from "./recovery.ts";
 import { Kind } from "./wire.ts";
@@ -237,10 +237,17 @@ export class Server {
       let error: string | undefined;
       try {
         for (const file of action.files) {
-          await writeFileAtomic(`${this.#archiveDir}/${file.name}`, file.bytes, { overwrite: true });
+          const path = `${this.#archiveDir}/${file.name}`;
+          if (file.append) await appendFileDurable(path, file.bytes);
+          else await writeFileAtomic(path, file.bytes, { overwrite: true });
         }
         if (action.files.some((f) => parseArchiveName(f.name) !== undefined)) {
           await pruneArchive(this.#archiveDir, action.keep);
+        }
+        for (const name of action.remove) {
+          await Deno.remove(`${this.#archiveDir}/${name}`).catch((err) => {
+            if (!(err instanceof Deno.errors.NotFound)) throw err;
+          });
         }
       } catch (err) {
         error = (err as Error).message;

@@ -10,8 +10,9 @@ import type { Rng } from "./rng.ts";
 /** One persist action in flight. */
 interface PendingWrite {
   readonly id: number;
-  readonly files: readonly { readonly name: string; readonly bytes: Uint8Array }[];
+  readonly files: readonly { readonly name: string; readonly bytes: Uint8Array; readonly append?: boolean }[];
   readonly keep: number;
+  readonly remove: readonly string[];
 }
 
 /** A server's simulated archive directory. */
@@ -30,8 +31,8 @@ export class SimDisk implements DiskReader {
   }
 
   /** Queues a write; returns true when it is the only one (it starts now). */
-  begin(id: number, files: PendingWrite["files"], keep: number): boolean {
-    this.#pending.push({ id, files, keep });
+  begin(id: number, files: PendingWrite["files"], keep: number, remove: readonly string[] = []): boolean {
+    this.#pending.push({ id, files, keep, remove });
     return this.#pending.length === 1;
   }
 
@@ -42,8 +43,9 @@ export class SimDisk implements DiskReader {
     if (this.full && write.files.length > 0) {
       return { id: write.id, error: "No space left on device (os error 28)" };
     }
-    for (const f of write.files) this.#files.set(f.name, f.bytes);
+    for (const f of write.files) this.#put(f, f.bytes);
     if (write.files.some((f) => parseArchiveName(f.name) !== undefined)) this.#prune(write.keep);
+    for (const name of write.remove) this.#files.delete(name);
     return { id: write.id, error: undefined };
   }
 
@@ -61,10 +63,23 @@ export class SimDisk implements DiskReader {
     this.#pending = [];
     if (first === undefined || !torn || first.files.length === 0) return undefined;
     const done = rng.int(0, first.files.length - 1);
-    for (const f of first.files.slice(0, done)) this.#files.set(f.name, f.bytes);
+    for (const f of first.files.slice(0, done)) this.#put(f, f.bytes);
     const cut = first.files[done]!;
-    this.#files.set(cut.name, cut.bytes.slice(0, rng.int(0, Math.max(0, cut.bytes.length - 1))));
+    this.#put(cut, cut.bytes.slice(0, rng.int(0, Math.max(0, cut.bytes.length - 1))));
     return cut.name;
+  }
+
+  /** Writes a file whole, or appends to it. */
+  #put(f: PendingWrite["files"][number], bytes: Uint8Array): void {
+    const before = f.append ? this.#files.get(f.name) : undefined;
+    if (before === undefined) {
+      this.#files.set(f.name, bytes);
+      return;
+    }
+    const joined = new Uint8Array(before.length + bytes.length);
+    joined.set(before);
+    joined.set(bytes, before.length);
+    this.#files.set(f.name, joined);
   }
 
   /** An operator renames a file that failed verification. */

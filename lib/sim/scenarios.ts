@@ -172,8 +172,9 @@ export const SCENARIOS: readonly Scenario[] = [
         });
       },
     },
+    // Fixed: an accepted transfer is answered "ok" only once appended to the frame's alpha log.
     expect: ["acked"],
-    fixed: false,
+    fixed: true,
   },
   {
     name: "majority-one-vote-lost",

@@ -488,7 +488,7 @@ export class Simulation {
       // The alpha's own proposal for its frame must hold every transfer it accepted into it.
       if (
         node.honest && alphaIndex(note.frame, this.config.servers) === node.index &&
-        note.proposer === node.index
+        note.ownBuffer
       ) {
         const acked = this.#acked.get(`${node.index}:${note.frame}`);
         if (acked !== undefined) {
@@ -532,7 +532,9 @@ export class Simulation {
           break;
         case "persist": {
           if (action.commit !== undefined) node.writes.set(action.id, action.commit);
-          if (node.disk.begin(action.id, action.files, action.keep ?? 64)) this.#scheduleWrite(node);
+          if (node.disk.begin(action.id, action.files, action.keep ?? 64, action.remove)) {
+            this.#scheduleWrite(node);
+          }
           break;
         }
         case "log":
