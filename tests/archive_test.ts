@@ -1,30 +1,51 @@
-// Tests of lib/archive.ts: entry names, pruning, newest-first listing, corruption detection and setting
-// aside, and that a writer killed at any moment never leaves a partial file under a final name.
+// Tests of lib/archive.ts: entry names (<hash>.<frame start in unix ms>, unique at any interval), pruning,
+// newest-first listing, reading an entry's commit back and detecting corruption, setting a damaged entry
+// aside as a server does, and that a writer killed at any moment never leaves a partial file under a
+// final name.
 
 import assert from "node:assert/strict";
+import { toHex } from "../lib/_bytes.ts";
+import { writeFileAtomic } from "../lib/_files.ts";
 import {
   archiveName,
-  checkEntryBytes,
   CORRUPT_SUFFIX,
+  DEFAULT_ARCHIVE_KEEP,
   listArchive,
-  loadNewestEntry,
   parseArchiveName,
-  readArchiveEntry,
+  pruneArchive,
+  readEntryBytes,
   removeStaleTemporaries,
-  writeArchiveEntry,
 } from "../lib/archive.ts";
-import { toHex } from "../lib/_bytes.ts";
 import { CoinError } from "../lib/errors.ts";
 import { sha256Hex } from "../lib/hash.ts";
-import { Ledger } from "../lib/ledger.ts";
+import { Ledger, type RecentIds } from "../lib/ledger.ts";
+import { checkEntry, recover } from "../lib/recovery.ts";
+import { VOTES_FILE } from "../lib/votes_file.ts";
+import { type CommitFile, directoryReader, makeCommit, signingNetwork } from "./_commits.ts";
+import { writerNetwork } from "./_archive_writer.ts";
 import { assertRejectsError, makeAccount, makeTempDir } from "./_helpers.ts";
 
-const S0 = 1_700_000_000;
+const A1 = toHex(makeAccount(1));
+const NET = signingNetwork({ genesis: { [A1]: 1000 } });
+const F0 = NET.network.startFrame;
+const MS0 = F0 * NET.network.intervalMs;
 const HASH = "0123456789abcdef".repeat(4);
 
-/** A small ledger of its own for each `n`, so each has its own hash. */
+/** A small database of its own for each `n` (same supply, 1000), so each has its own hash. */
 function ledgerOf(n: number): Ledger {
-  return Ledger.fromBalances([[toHex(makeAccount(1)), 100 + n], [toHex(makeAccount(2, n)), 5]]);
+  return Ledger.fromBalances([[A1, 995 - n], [toHex(makeAccount(2, n)), 5 + n]]);
+}
+
+/** The certified commit of ledgerOf(n) in frame F0 + `frame` (default n). */
+function commitOf(n: number, frame = n, recent: RecentIds = []): CommitFile {
+  return makeCommit(NET, { frame: F0 + frame, state: { ledger: ledgerOf(n), recent } });
+}
+
+/** Writes an entry as a server does (lib/server.ts): atomically, then prunes to `keep` when given. */
+async function write(dir: string, file: CommitFile, keep?: number): Promise<string> {
+  await writeFileAtomic(`${dir}/${file.name}`, file.bytes, { overwrite: true });
+  if (keep !== undefined) await pruneArchive(dir, keep);
+  return file.name;
 }
 
 async function namesIn(dir: string): Promise<string[]> {
@@ -33,98 +54,125 @@ async function namesIn(dir: string): Promise<string[]> {
   return names.sort();
 }
 
-Deno.test("archiveName() and parseArchiveName() agree on <hash>.<seconds>", () => {
-  assert.equal(archiveName(HASH, S0), `${HASH}.${S0}`);
-  assert.deepEqual(parseArchiveName(archiveName(HASH, S0)), { hash: HASH, seconds: S0 });
-  assert.deepEqual(parseArchiveName(`${HASH}.0`), { hash: HASH, seconds: 0 });
+Deno.test("archiveName() and parseArchiveName() agree on <hash>.<ms>", () => {
+  assert.equal(archiveName(HASH, MS0), `${HASH}.${MS0}`);
+  assert.deepEqual(parseArchiveName(archiveName(HASH, MS0)), { hash: HASH, ms: MS0 });
+  assert.deepEqual(parseArchiveName(`${HASH}.0`), { hash: HASH, ms: 0 });
+  assert.deepEqual(parseArchiveName(`${HASH}.1700000000250`), { hash: HASH, ms: 1_700_000_000_250 });
+  assert.deepEqual(parseArchiveName(`${HASH}.${"9".repeat(16)}`), { hash: HASH, ms: 9_999_999_999_999_999 });
 });
 
 Deno.test("parseArchiveName() ignores every other file name", () => {
   for (
     const name of [
       "README.md",
+      VOTES_FILE,
       HASH,
       `${HASH}.`,
-      `${HASH.toUpperCase()}.${S0}`,
-      `${HASH.slice(1)}.${S0}`,
-      `${HASH}0.${S0}`,
+      `${HASH.toUpperCase()}.${MS0}`,
+      `${HASH.slice(1)}.${MS0}`,
+      `${HASH}0.${MS0}`,
       `${HASH}.-1`,
       `${HASH}.1.5`,
-      `${HASH}.1234567890123`,
-      `${HASH}.${S0}${CORRUPT_SUFFIX}`,
-      `${HASH}.${S0}.tmp-0123abcd`,
-      `x${HASH}.${S0}`,
+      `${HASH}.${"1".repeat(17)}`,
+      `${HASH}.${MS0}${CORRUPT_SUFFIX}`,
+      `${HASH}.${MS0}.tmp-0123abcd`,
+      `x${HASH}.${MS0}`,
     ]
   ) {
     assert.equal(parseArchiveName(name), undefined, name);
   }
 });
 
-Deno.test("writeArchiveEntry() names the file <hash>.<seconds> and stores the packed bytes", async () => {
+Deno.test("an entry is named <sha256 of its bytes>.<frame start in unix ms> and holds its commit", async () => {
   await using dir = await makeTempDir();
-  const ledger = ledgerOf(1);
-  const name = await writeArchiveEntry(dir.path, ledger, S0);
-  assert.equal(name, `${ledger.hash}.${S0}`);
-  assert.deepEqual(await Deno.readFile(`${dir.path}/${name}`), ledger.bytes);
-  assert.equal(sha256Hex(await Deno.readFile(`${dir.path}/${name}`)), ledger.hash);
+  const file = commitOf(1);
+  const name = await write(dir.path, file);
+  assert.equal(name, `${sha256Hex(file.bytes)}.${(F0 + 1) * 1000}`);
+  assert.deepEqual(parseArchiveName(name), { hash: file.hash, ms: (F0 + 1) * 1000 });
+  assert.deepEqual(await Deno.readFile(`${dir.path}/${name}`), file.bytes);
   assert.deepEqual(await namesIn(dir.path), [name], "no temporary file is left");
+  await write(dir.path, file);
+  assert.deepEqual(await namesIn(dir.path), [name], "the same entry written twice is one file");
 });
 
-Deno.test("writeArchiveEntry() writes the same entry twice without complaint", async () => {
+Deno.test("names stay unique and ordered at sub-second intervals (ms, not seconds)", async () => {
   await using dir = await makeTempDir();
-  const first = await writeArchiveEntry(dir.path, ledgerOf(1), S0);
-  const second = await writeArchiveEntry(dir.path, ledgerOf(1), S0);
-  assert.equal(first, second);
-  assert.deepEqual(await namesIn(dir.path), [first]);
+  const fast = signingNetwork({ genesis: { [A1]: 1000 }, interval: 0.25 });
+  const first = fast.network.startFrame;
+  // Eight frames of 250 ms: four share each second; the state does not even change.
+  const files = Array.from({ length: 8 }, (_, i) => makeCommit(fast, { frame: first + i }));
+  assert.equal(new Set(files.map((f) => f.name)).size, 8);
+  files.forEach((f, i) => assert.equal(parseArchiveName(f.name)!.ms, (first + i) * 250));
+  assert.equal(new Set(files.map((f) => Math.floor(f.ms / 1000))).size, 2, "two seconds, eight names");
+  for (const f of [...files].reverse()) await write(dir.path, f);
+  const listed = await listArchive(dir.path);
+  assert.deepEqual(listed.map((e) => e.name), files.map((f) => f.name).reverse(), "newest frame first");
+  await pruneArchive(dir.path, 5);
+  assert.deepEqual(
+    (await listArchive(dir.path)).map((e) => e.name),
+    files.slice(3).map((f) => f.name).reverse(),
+    "pruning keeps the newest frames, not the lowest hashes",
+  );
+  // And recovery loads the newest of them, whose certificate verifies.
+  const recovered = recover(directoryReader(dir.path), fast.network);
+  assert.equal(recovered.loaded, files[7]!.name);
+  assert.equal(recovered.frame, first + 7);
 });
 
-Deno.test("writeArchiveEntry() keeps only the newest `keep` entries", async () => {
+Deno.test("pruneArchive() keeps only the newest `keep` entries and leaves other files alone", async () => {
   await using dir = await makeTempDir();
   await Deno.writeTextFile(`${dir.path}/README.md`, "not an entry");
-  // Written out of order: pruning goes by the frame's seconds, not by when the file was written.
-  for (const n of [3, 1, 5, 2, 4]) await writeArchiveEntry(dir.path, ledgerOf(n), S0 + n, { keep: 3 });
+  await Deno.writeTextFile(`${dir.path}/${VOTES_FILE}`, "what this server signed");
+  // Written out of order: pruning goes by the frame's ms, not by when the file was written.
+  for (const n of [3, 1, 5, 2, 4]) await write(dir.path, commitOf(n), 3);
   const entries = await listArchive(dir.path);
-  assert.deepEqual(entries.map((e) => e.seconds), [S0 + 5, S0 + 4, S0 + 3]);
-  assert.deepEqual(entries.map((e) => e.hash), [ledgerOf(5).hash, ledgerOf(4).hash, ledgerOf(3).hash]);
-  assert.ok((await namesIn(dir.path)).includes("README.md"), "other files are left alone");
+  assert.deepEqual(entries.map((e) => e.ms), [5, 4, 3].map((n) => (F0 + n) * 1000));
+  assert.deepEqual(entries.map((e) => e.hash), [5, 4, 3].map((n) => commitOf(n).hash));
+  const names = await namesIn(dir.path);
+  assert.ok(names.includes("README.md") && names.includes(VOTES_FILE), "other files are left alone");
 });
 
-Deno.test("writeArchiveEntry() keeps 64 entries unless told otherwise", async () => {
+Deno.test("pruneArchive() keeps 64 entries unless told otherwise", async () => {
   await using dir = await makeTempDir();
-  for (let n = 0; n < 66; n++) await writeArchiveEntry(dir.path, ledgerOf(n), S0 + n);
+  assert.equal(DEFAULT_ARCHIVE_KEEP, 64);
+  for (let n = 0; n < 66; n++) await write(dir.path, commitOf(n));
+  await pruneArchive(dir.path);
   const entries = await listArchive(dir.path);
   assert.equal(entries.length, 64);
-  assert.equal(entries.at(-1)!.seconds, S0 + 2);
+  assert.equal(entries.at(-1)!.ms, (F0 + 2) * 1000);
 });
 
-Deno.test("writeArchiveEntry() into a missing directory is a CoinError", async () => {
+Deno.test("an entry written into a missing directory, or pruning one, is a CoinError", async () => {
   await using dir = await makeTempDir();
+  const file = commitOf(1);
   await assertRejectsError(
-    () => writeArchiveEntry(`${dir.path}/missing`, ledgerOf(1), S0),
+    () => writeFileAtomic(`${dir.path}/missing/${file.name}`, file.bytes, { overwrite: true }),
     CoinError,
     /does not exist/,
   );
+  await assertRejectsError(() => pruneArchive(`${dir.path}/missing`, 3), CoinError, /it does not exist/);
 });
 
 Deno.test("listArchive() lists entries newest first with their size, skipping other files", async () => {
   await using dir = await makeTempDir();
-  const names = [];
-  for (const n of [2, 9, 4]) names.push(await writeArchiveEntry(dir.path, ledgerOf(n), S0 + n));
-  await Deno.writeTextFile(`${dir.path}/${HASH}.${S0 + 100}${CORRUPT_SUFFIX}`, "set aside");
-  await Deno.writeTextFile(`${dir.path}/${HASH}.${S0 + 100}.tmp-0123abcd`, "half written");
-  await Deno.mkdir(`${dir.path}/${HASH}.${S0 + 200}`); // a directory with an entry's name is not an entry
+  const files = [2, 9, 4].map((n) => commitOf(n));
+  for (const f of files) await write(dir.path, f);
+  await Deno.writeTextFile(`${dir.path}/${HASH}.${MS0 + 100_000}${CORRUPT_SUFFIX}`, "set aside");
+  await Deno.writeTextFile(`${dir.path}/${HASH}.${MS0 + 100_000}.tmp-0123abcd`, "half written");
+  await Deno.writeTextFile(`${dir.path}/${VOTES_FILE}`, "votes");
+  await Deno.mkdir(`${dir.path}/${HASH}.${MS0 + 200_000}`); // a directory with an entry's name is not an entry
   const entries = await listArchive(dir.path);
-  assert.deepEqual(entries, [
-    { name: names[1], hash: ledgerOf(9).hash, seconds: S0 + 9, sizeBytes: ledgerOf(9).bytes.length },
-    { name: names[2], hash: ledgerOf(4).hash, seconds: S0 + 4, sizeBytes: ledgerOf(4).bytes.length },
-    { name: names[0], hash: ledgerOf(2).hash, seconds: S0 + 2, sizeBytes: ledgerOf(2).bytes.length },
-  ]);
+  const row = (f: CommitFile) => ({ name: f.name, hash: f.hash, ms: f.ms, sizeBytes: f.bytes.length });
+  assert.deepEqual(entries, [row(files[1]!), row(files[2]!), row(files[0]!)]);
 });
 
-Deno.test("listArchive() orders entries of the same second by name", async () => {
+Deno.test("listArchive() orders entries of the same ms by name", async () => {
   await using dir = await makeTempDir();
-  for (const n of [1, 2, 3]) await writeArchiveEntry(dir.path, ledgerOf(n), S0);
+  // Three certified states of one frame (a forged archive could hold them): same ms, different hashes.
+  for (const n of [1, 2, 3]) await write(dir.path, commitOf(n, 0));
   const names = (await listArchive(dir.path)).map((e) => e.name);
+  assert.equal(names.length, 3);
   assert.deepEqual(names, names.slice().sort());
 });
 
@@ -133,7 +181,7 @@ Deno.test("listArchive() skips entries pruned while it lists them", async () => 
   await using dir = await makeTempDir();
   let stop = false;
   const writer = (async () => {
-    for (let n = 0; !stop; n++) await writeArchiveEntry(dir.path, ledgerOf(n), S0 + n, { keep: 2 });
+    for (let n = 0; !stop; n++) await write(dir.path, commitOf(n % 900, n), 2);
   })();
   try {
     const deadlineMs = Date.now() + 300;
@@ -162,98 +210,91 @@ Deno.test("listArchive() refuses a missing directory and a file with a CoinError
   await assertRejectsError(() => listArchive(`${dir.path}/file`), CoinError, /it is not a directory/);
 });
 
-Deno.test("readArchiveEntry() returns the ledger an entry holds", async () => {
+Deno.test("readEntryBytes() returns the commit an entry holds", async () => {
   await using dir = await makeTempDir();
-  const ledger = ledgerOf(7);
-  await writeArchiveEntry(dir.path, ledger, S0);
+  const recent: RecentIds = [{ frame: F0 + 6, ids: new Set(["0a".repeat(32), "0b".repeat(32)]) }];
+  const file = commitOf(7, 7, recent);
+  await write(dir.path, file);
   const [entry] = await listArchive(dir.path);
-  const read = await readArchiveEntry(dir.path, entry!);
-  assert.equal(read.hash, ledger.hash);
-  assert.deepEqual(read.bytes, ledger.bytes);
-  assert.equal(read.supply, ledger.supply);
+  const read = readEntryBytes(entry!, await Deno.readFile(`${dir.path}/${entry!.name}`));
+  if ("problem" in read) assert.fail(read.problem);
+  assert.equal(read.networkId, NET.network.id);
+  assert.equal(read.commit.frame, F0 + 7);
+  assert.equal(read.commit.state.ledger.hash, ledgerOf(7).hash);
+  assert.deepEqual(read.commit.state.recent.map((r) => [r.frame, [...r.ids]]), [[F0 + 6, [
+    ...recent[0]!.ids,
+  ]]]);
+  assert.deepEqual(read.commit.cert, file.commit.cert);
+  assert.equal(read.commit.cert.signatures.length, NET.network.quorum);
 });
 
-Deno.test("readArchiveEntry() detects a single flipped byte anywhere in the file", async () => {
-  await using dir = await makeTempDir();
-  const ledger = ledgerOf(7);
-  const name = await writeArchiveEntry(dir.path, ledger, S0);
-  const [entry] = await listArchive(dir.path);
-  for (let i = 0; i < ledger.bytes.length; i++) {
-    const bytes = ledger.bytes.slice();
+Deno.test("readEntryBytes() detects a single flipped byte anywhere in the file", () => {
+  const file = commitOf(7);
+  for (let i = 0; i < file.bytes.length; i++) {
+    const bytes = file.bytes.slice();
     bytes[i]! ^= 1 << (i % 8);
-    await Deno.writeFile(`${dir.path}/${name}`, bytes);
-    const err = await assertRejectsError(() => readArchiveEntry(dir.path, entry!), CoinError, /is corrupt/);
-    assert.match(err.message, /not to its name/);
+    const read = readEntryBytes(file, bytes);
+    assert.ok("problem" in read, `byte ${i}`);
+    assert.match(read.problem, /^content hashes to [0-9a-f]{16}…, not to its name$/);
   }
 });
 
-Deno.test("readArchiveEntry() refuses a file that hashes to its name but is no database", async () => {
-  await using dir = await makeTempDir();
-  const garbage = new TextEncoder().encode("this text hashes to its name but is not a packed database");
-  const name = archiveName(sha256Hex(garbage), S0);
-  await Deno.writeFile(`${dir.path}/${name}`, garbage);
-  const [entry] = await listArchive(dir.path);
-  await assertRejectsError(() => readArchiveEntry(dir.path, entry!), CoinError, /corrupt: Packed database/);
-  assert.match(checkEntryBytes({ hash: sha256Hex(garbage) }, garbage)!, /wrong magic/);
-  assert.equal(checkEntryBytes({ hash: ledgerOf(1).hash }, ledgerOf(1).bytes), undefined);
-});
-
-Deno.test("loadNewestEntry() returns the newest entry and its ledger", async () => {
-  await using dir = await makeTempDir();
-  for (const n of [1, 3, 2]) await writeArchiveEntry(dir.path, ledgerOf(n), S0 + n);
-  const loaded = await loadNewestEntry(dir.path);
-  assert.equal(loaded?.entry.seconds, S0 + 3);
-  assert.equal(loaded?.ledger.hash, ledgerOf(3).hash);
-});
-
-Deno.test("loadNewestEntry() sets a corrupt newest entry aside as .corrupt and returns the next good one", async () => {
-  await using dir = await makeTempDir();
-  const names = [];
-  for (const n of [1, 2, 3]) names.push(await writeArchiveEntry(dir.path, ledgerOf(n), S0 + n));
-  const [, second, newest] = names as [string, string, string];
-  const bytes = await Deno.readFile(`${dir.path}/${newest}`);
-  bytes[bytes.length - 1]! ^= 0xff;
-  await Deno.writeFile(`${dir.path}/${newest}`, bytes);
-
-  const reported: [string, string][] = [];
-  const loaded = await loadNewestEntry(dir.path, (name, problem) => reported.push([name, problem]));
-  assert.equal(loaded?.entry.name, second);
-  assert.equal(loaded?.ledger.hash, ledgerOf(2).hash);
-  assert.equal(reported.length, 1);
-  assert.equal(reported[0]![0], newest);
-  assert.match(reported[0]![1], /not to its name/);
-  const files = await namesIn(dir.path);
-  assert.ok(files.includes(`${newest}${CORRUPT_SUFFIX}`), "set aside, not deleted");
-  assert.ok(!files.includes(newest));
-  assert.deepEqual(await Deno.readFile(`${dir.path}/${newest}${CORRUPT_SUFFIX}`), bytes);
-  assert.equal((await loadNewestEntry(dir.path))?.entry.name, second, "the next start goes straight to it");
-});
-
-Deno.test("loadNewestEntry() returns undefined when no entry verifies", async () => {
-  await using dir = await makeTempDir();
-  assert.equal(await loadNewestEntry(dir.path), undefined);
-  const name = await writeArchiveEntry(dir.path, ledgerOf(1), S0);
-  await Deno.writeFile(`${dir.path}/${name}`, new Uint8Array(10));
-  let corrupt = 0;
-  assert.equal(await loadNewestEntry(dir.path, () => corrupt++), undefined);
-  assert.equal(corrupt, 1);
-  assert.deepEqual(await namesIn(dir.path), [`${name}${CORRUPT_SUFFIX}`]);
+Deno.test("readEntryBytes() refuses a file that hashes to its name but is no commit", () => {
+  const garbage = new TextEncoder().encode("this text hashes to its name but is not a commit");
+  assert.deepEqual(readEntryBytes({ hash: sha256Hex(garbage) }, garbage), { problem: "Not a commit" });
+  const cut = commitOf(1).bytes.slice(0, 200);
+  assert.deepEqual(readEntryBytes({ hash: sha256Hex(cut) }, cut), { problem: "Commit is cut off" });
+  const file = commitOf(1);
+  assert.ok(!("problem" in readEntryBytes(file, file.bytes)));
 });
 
 Deno.test("removeStaleTemporaries() removes only the files a killed writer leaves", async () => {
   await using dir = await makeTempDir();
-  const entry = await writeArchiveEntry(dir.path, ledgerOf(1), S0);
-  const stale = [`${entry}.tmp-0123abcd`, `${HASH}.${S0}.tmp-ffffffff`];
+  const entry = await write(dir.path, commitOf(1));
+  const stale = [`${entry}.tmp-0123abcd`, `${HASH}.${MS0}.tmp-ffffffff`, `${VOTES_FILE}.tmp-00000000`];
   const kept = [
     "README.md",
-    `${HASH}.${S0}.tmp-0123abc`,
-    `${HASH}.${S0}.tmp-ZZZZZZZZ`,
+    `${HASH}.${MS0}.tmp-0123abc`,
+    `${HASH}.${MS0}.tmp-ZZZZZZZZ`,
     `${entry}${CORRUPT_SUFFIX}`,
   ];
   for (const name of [...stale, ...kept]) await Deno.writeTextFile(`${dir.path}/${name}`, "x");
-  assert.equal(await removeStaleTemporaries(dir.path), 2);
+  assert.equal(await removeStaleTemporaries(dir.path), 3);
   assert.deepEqual(await namesIn(dir.path), [entry, ...kept].sort());
   assert.equal(await removeStaleTemporaries(dir.path), 0);
+});
+
+Deno.test("a damaged newest entry is set aside as .corrupt, as a server does, and the next one loads", async () => {
+  await using dir = await makeTempDir();
+  const names = [];
+  for (const n of [1, 2, 3]) names.push(await write(dir.path, commitOf(n)));
+  const [, second, newest] = names as [string, string, string];
+  const bytes = await Deno.readFile(`${dir.path}/${newest}`);
+  bytes[bytes.length - 5]! ^= 0x01; // the last byte of the last balance (4 bytes of empty recent ids follow)
+  await Deno.writeFile(`${dir.path}/${newest}`, bytes);
+
+  // What lib/server.ts does at start: recover, then rename every file set aside with CORRUPT_SUFFIX.
+  const recovered = recover(directoryReader(dir.path), NET.network);
+  assert.equal(recovered.loaded, second);
+  assert.equal(recovered.state.ledger.hash, ledgerOf(2).hash);
+  assert.equal(recovered.frame, F0 + 2);
+  assert.equal(recovered.setAside.length, 1);
+  assert.equal(recovered.setAside[0]!.name, newest);
+  assert.match(
+    recovered.setAside[0]!.problem,
+    /total supply of 1001, not 1000|total supply of 999, not 1000/,
+  );
+  for (const { name } of recovered.setAside) {
+    await Deno.rename(`${dir.path}/${name}`, `${dir.path}/${name}${CORRUPT_SUFFIX}`);
+  }
+  const files = await namesIn(dir.path);
+  assert.ok(files.includes(`${newest}${CORRUPT_SUFFIX}`), "set aside, not deleted");
+  assert.ok(!files.includes(newest));
+  assert.deepEqual(await Deno.readFile(`${dir.path}/${newest}${CORRUPT_SUFFIX}`), bytes);
+  assert.ok(!(await listArchive(dir.path)).some((e) => e.name.startsWith(newest)), "no longer an entry");
+  const again = recover(directoryReader(dir.path), NET.network);
+  assert.equal(again.loaded, second, "the next start goes straight to it");
+  assert.deepEqual(again.setAside, []);
 });
 
 /** Starts the writer, waits until it runs, kills it with SIGKILL after `delayMs`; returns its output. */
@@ -293,6 +334,7 @@ async function runWriterAndKill(dir: string, round: number, delayMs: number): Pr
 
 Deno.test("archive writes are atomic under a killed writer", async () => {
   await using dir = await makeTempDir();
+  const { network } = writerNetwork();
   const seed = Date.now();
   let state = seed;
   const nextDelayMs = () => {
@@ -304,15 +346,17 @@ Deno.test("archive writes are atomic under a killed writer", async () => {
     const output = await runWriterAndKill(dir.path, round, nextDelayMs());
     written += output.split("\n").filter((line) => line.startsWith("wrote ")).length;
 
-    // After every kill: each file under an entry's name holds exactly the bytes its name promises.
+    // After every kill: each file under an entry's name holds exactly the bytes its name promises, and a
+    // commit whose certificate verifies.
     const entries = await listArchive(dir.path);
     for (const entry of entries) {
       const bytes = await Deno.readFile(`${dir.path}/${entry.name}`);
-      assert.equal(
-        checkEntryBytes(entry, bytes),
-        undefined,
-        `${entry.name} after round ${round} (seed ${seed})`,
-      );
+      const context = `${entry.name} after round ${round} (seed ${seed})`;
+      const read = readEntryBytes(entry, bytes);
+      if ("problem" in read) assert.fail(`${context}: ${read.problem}`);
+      const checked = checkEntry(network, entry, bytes);
+      if (typeof checked === "string") assert.fail(`${context}: ${checked}`);
+      assert.ok("commit" in checked, `${context}: another network`);
       assert.equal(bytes.length, entry.sizeBytes);
     }
     assert.ok(entries.length <= 3 + 1, "pruned to keep, plus at most the entry written when killed");
@@ -324,6 +368,7 @@ Deno.test("archive writes are atomic under a killed writer", async () => {
   assert.equal(await removeStaleTemporaries(dir.path), temporaries.length, `left: ${temporaries.join(", ")}`);
   const after = await namesIn(dir.path);
   assert.ok(after.every((name) => parseArchiveName(name) !== undefined), after.join(", "));
-  const loaded = await loadNewestEntry(dir.path, (name, problem) => assert.fail(`${name}: ${problem}`));
-  assert.ok(loaded !== undefined);
+  const recovered = recover(directoryReader(dir.path), network);
+  assert.deepEqual(recovered.setAside, []);
+  assert.equal(recovered.loaded, (await listArchive(dir.path))[0]!.name);
 });

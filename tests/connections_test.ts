@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { toHex } from "../lib/_bytes.ts";
+import { votePayload } from "../lib/certificate.ts";
 import { LARGE_MESSAGE_LOG_BYTES } from "../lib/connections.ts";
 import { signerOf } from "../lib/keys.ts";
 import type { Logger } from "../lib/log.ts";
@@ -14,7 +15,6 @@ import {
   decodeResponse,
   encodeAuth,
   encodeRequest,
-  encodeVote,
   Kind,
   MessageReader,
   signPeerMessage,
@@ -32,6 +32,7 @@ const [k1, k2, k3] = await makeKeyPairs(3) as [
 async function startServer() {
   const ports = freePorts(3);
   const network = parseNetwork({
+    start: Math.floor(Date.now() / 1000),
     interval: 1,
     servers: [k1, k2, k3].map((k, i) => ({
       name: `s${i + 1}`,
@@ -88,8 +89,10 @@ Deno.test("a replayed signed vote does not let a stranger send a large message u
   const s = await startServer();
   try {
     const c = await connect(s.port);
-    // A genuine vote of s2, as a stranger could have recorded it earlier.
-    const vote = signPeerMessage(k2.publicKey, signerOf(k2), [encodeVote(1, new Uint8Array(32))]);
+    // A genuine prevote of s2, as a stranger could have recorded it earlier.
+    const slot = { height: s.network.startFrame, round: 0, prevDigest: "00".repeat(32) };
+    const payload = votePayload("prevote", s.network.id, slot, "00".repeat(32));
+    const vote = signPeerMessage(k2.publicKey, signerOf(k2), [payload]);
     for (const chunk of vote) await c.conn.write(chunk);
     await c.conn.write(largeMessage(k2.publicKey, LARGE_MESSAGE_LOG_BYTES + 1));
     assert.ok(await logged(s.lines, /dropped_connection .*above the limit/), s.lines.join("\n"));

@@ -1,9 +1,16 @@
-// Tests of lib/peers.ts: a valid network file, its defaults, the majority, and a CoinError naming the
-// field for each way the file can be wrong.
+// Tests of lib/peers.ts: a valid network file, its defaults, the majority, the start frame, and a
+// CoinError naming the field for each way the file can be wrong.
 
 import assert from "node:assert/strict";
 import { CoinError } from "../lib/errors.ts";
-import { findPeer, MAX_SERVERS, type NetworkJson, parseNetwork, readNetwork } from "../lib/peers.ts";
+import {
+  findPeer,
+  MAX_SERVERS,
+  MAX_START_S,
+  type NetworkJson,
+  parseNetwork,
+  readNetwork,
+} from "../lib/peers.ts";
 import { MAX_AMOUNT } from "../lib/tx.ts";
 import { assertRejectsError, assertThrowsError, makeTempDir } from "./_helpers.ts";
 
@@ -11,9 +18,13 @@ function key(n: number): string {
   return n.toString(16).padStart(2, "0").repeat(32);
 }
 
+/** Unix seconds of the first frame in these tests (a whole second, so frame START_S with interval 1). */
+const START_S = 1_700_000_000;
+
 /** A valid network of `servers` servers on localhost, two funded accounts. */
 function networkJson(servers = 3): NetworkJson {
   return {
+    start: START_S,
     interval: 1,
     servers: Array.from(
       { length: servers },
@@ -42,6 +53,51 @@ Deno.test("parseNetwork() reads servers in order, the timing and the genesis", (
   assert.deepEqual(network.servers[0]!.key, new Uint8Array(32).fill(1));
   assert.deepEqual(network.genesis, [[key(0xa1), 1000], [key(0xa2), 500]]);
   assert.equal(network.supply, 1500);
+  assert.equal(network.startFrame, START_S, "with a 1 s interval the start second is the frame");
+});
+
+Deno.test('parseNetwork() refuses a file without "start", naming the field and what it means', () => {
+  const { start: _, ...json } = networkJson();
+  const err = assertThrowsError(() => parseNetwork(json, "net.json"), CoinError, /"start"/);
+  assert.equal(
+    err.message,
+    'Invalid network file "net.json": "start" must be the unix time in seconds at which the network\'s ' +
+      "first frame begins (got undefined); coin devnet writes one",
+  );
+});
+
+Deno.test('parseNetwork() refuses a "start" that is not a number of seconds in range', () => {
+  for (const bad of ["1700000000", null, true, [1], NaN, Infinity, -1, MAX_START_S + 1]) {
+    const err = assertThrowsError(
+      () => parseNetwork({ ...networkJson(), start: bad }),
+      CoinError,
+      /^Invalid network file "peers\.json": "start" must be the unix time in seconds at which /,
+    );
+    assert.ok(err.message.includes(`(got ${JSON.stringify(bad)})`), err.message);
+  }
+  assert.equal(parseNetwork({ ...networkJson(), start: 0 }).startFrame, 0, "0 is the epoch, allowed");
+  assert.equal(parseNetwork({ ...networkJson(), start: MAX_START_S }).startFrame, MAX_START_S);
+});
+
+Deno.test('parseNetwork() rounds "start" up to the next frame boundary', () => {
+  const startFrame = (start: number, interval: number) =>
+    parseNetwork({ ...networkJson(), start, interval }).startFrame;
+  // Interval 1 s: frame k starts at k s.
+  assert.equal(startFrame(START_S, 1), START_S, "a boundary stays");
+  assert.equal(startFrame(START_S + 0.001, 1), START_S + 1, "a millisecond past it moves to the next");
+  assert.equal(startFrame(START_S + 0.999, 1), START_S + 1);
+  // Interval 4 s: frame k starts at 4k s.
+  assert.equal(startFrame(1_000, 4), 250);
+  assert.equal(startFrame(1_001, 4), 251);
+  assert.equal(startFrame(1_003.5, 4), 251);
+  // Interval 0.25 s: frame k starts at k / 4 s.
+  assert.equal(startFrame(10.1, 0.25), 41);
+  for (const [start, interval] of [[START_S + 0.3, 1], [1_001, 4], [7.77, 0.25], [5_000, 3_600]]) {
+    const frame = startFrame(start!, interval!);
+    const frameStartMs = frame * interval! * 1000;
+    assert.ok(frameStartMs >= start! * 1000, `frame ${frame} starts at or after ${start}`);
+    assert.ok(frameStartMs - interval! * 1000 < start! * 1000, `frame ${frame} is the first such frame`);
+  }
 });
 
 Deno.test("parseNetwork() defaults the skew to 5 s and the blackout to a tenth of the interval", () => {
@@ -119,6 +175,16 @@ Deno.test("the network id covers keys, their order, genesis, timing and dishones
   assert.notEqual(id({ ...base, skew: 7 }), id(base));
   assert.notEqual(id({ ...base, genesis: { ["ab".repeat(32)]: 1 } }), id(base));
   assert.notEqual(id({ ...networkJson(4), dishonest: 1 }), id(networkJson(4)));
+});
+
+Deno.test('the network id covers the start frame: a later "start" is another network', () => {
+  const base = networkJson(3);
+  const id = (json: unknown) => parseNetwork(json).id;
+  assert.notEqual(id({ ...base, start: START_S + 1 }), id(base));
+  assert.notEqual(id({ ...base, start: START_S - 10 }), id(base));
+  // What counts is the frame: two starts rounded up to the same frame are the same network.
+  assert.equal(id({ ...base, start: START_S - 0.5 }), id(base));
+  assert.equal(id({ ...base, start: START_S - 0.001 }), id(base));
 });
 
 Deno.test("parseNetwork() accepts genesis amounts summing to exactly 2^53 - 1", () => {

@@ -1,34 +1,49 @@
-// lib/wire.ts: payload codes 0 and 1, signed peer messages, length-prefixed framing over a byte stream
-// (read in random small chunks), the ordered writer, and client requests and responses.
+// lib/wire.ts: signed peer messages, the peer proof on a connection, length-prefixed framing over a byte
+// stream (read in random small chunks), the ordered writer, client requests and responses, and the limits.
+// The payloads themselves (proposals, votes, commits, wants) are lib/certificate.ts's: certificate_test.ts.
 
 import assert from "node:assert/strict";
 import { concatBytes, toHex, viewOf } from "../lib/_bytes.ts";
-import { sha256 } from "../lib/hash.ts";
-import { Ledger, MAX_DB_BYTES, type RecentIds } from "../lib/ledger.ts";
-import { TX_BYTES } from "../lib/tx.ts";
 import {
+  Code,
+  type Commit,
+  decodeCommit,
+  encodeCommit,
+  proposalPayload,
+  type Slot,
+  VOTE_HEAD_BYTES,
+  votePayload,
+} from "../lib/certificate.ts";
+import { HASH_BYTES, sha256 } from "../lib/hash.ts";
+import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, signerOf } from "../lib/keys.ts";
+import { Ledger, MAX_DB_BYTES, type RecentIds } from "../lib/ledger.ts";
+import { decodeTx, type Tx, TX_BYTES } from "../lib/tx.ts";
+import {
+  AUTH_CONTEXT,
+  authDigest,
   type ByteReader,
   type ByteWriter,
-  type Catchup,
-  Code,
-  decodePayload,
+  CHALLENGE_BYTES,
+  checkAuth,
   decodeResponse,
-  encodeCatchup,
+  encodeAuth,
   encodePeerMessage,
   encodeRequest,
   encodeResponse,
-  encodeVote,
   Kind,
   LENGTH_PREFIX_BYTES,
   MAX_CLIENT_MESSAGE_BYTES,
   MAX_FRAME_TXS,
+  MAX_PEER_MESSAGE_BYTES,
   MAX_RECENT_FRAMES,
+  MAX_RECENT_IDS,
+  messageBody,
   MessageReader,
   MessageWriter,
   openPeerMessage,
   PEER_HEAD_BYTES,
   ProtocolError,
-  type Vote,
+  signPeerMessage,
 } from "../lib/wire.ts";
 import {
   assertRejectsError,
@@ -40,6 +55,8 @@ import {
 } from "./_helpers.ts";
 
 const T0 = 1_700_000_000_000;
+const NETWORK_ID = "ab".repeat(32);
+const SLOT: Slot = { height: 77, round: 0, prevDigest: "cd".repeat(32) };
 
 function bytesOf(n: number, seed: number): Uint8Array {
   const random = seededRandom(seed);
@@ -70,14 +87,27 @@ async function readAll(reader: MessageReader): Promise<Uint8Array[]> {
   return bodies;
 }
 
-async function threeTransfers(): Promise<Uint8Array> {
+async function threeTransfers(): Promise<Tx[]> {
   const [alice, bob, carol] = await makeKeyPairs(3);
-  const txs = await Promise.all([
+  return await Promise.all([
     signTransfer(alice!, bob!, { amount: 10, timestampMs: T0 }),
     signTransfer(bob!, carol!, { amount: 5, timestampMs: T0 + 1 }),
     signTransfer(carol!, alice!, { amount: 1, timestampMs: T0 + 2 }),
   ]);
-  return concatBytes(txs.map((t) => t.bytes));
+}
+
+/** A prevote payload for a digest drawn from `seed`. */
+function prevote(seed: number): Uint8Array {
+  return votePayload("prevote", NETWORK_ID, SLOT, toHex(bytesOf(32, seed)));
+}
+
+/** A proposal payload (as chunks) carrying `txBytes` cut into 144-byte transfers (signatures unchecked). */
+function proposal(txBytes: Uint8Array): Uint8Array[] {
+  const txs: Tx[] = [];
+  for (let off = 0; off < txBytes.length; off += TX_BYTES) {
+    txs.push(decodeTx(txBytes.subarray(off, off + TX_BYTES))!);
+  }
+  return proposalPayload(NETWORK_ID, SLOT, -1, SLOT.height, txs);
 }
 
 function sampleRecent(): RecentIds {
@@ -92,6 +122,22 @@ function sampleLedger(): Ledger {
   return Ledger.fromBalances([["11".repeat(32), 100], ["22".repeat(32), 50]]);
 }
 
+/** A commit whose certificate is not checked here (wire only carries its bytes). */
+function sampleCommit(): Commit {
+  return {
+    frame: 9,
+    state: { ledger: sampleLedger(), recent: sampleRecent() },
+    txsDigest: bytesOf(32, 30),
+    cert: {
+      height: 9,
+      round: 2,
+      prevDigest: "cd".repeat(32),
+      digest: "ef".repeat(32),
+      signatures: [{ signer: 0, signature: bytesOf(64, 31) }, { signer: 2, signature: bytesOf(64, 32) }],
+    },
+  };
+}
+
 function assertSameRecent(actual: RecentIds, expected: RecentIds): void {
   assert.deepEqual(
     actual.map((r) => ({ frame: r.frame, ids: [...r.ids] })),
@@ -99,158 +145,11 @@ function assertSameRecent(actual: RecentIds, expected: RecentIds): void {
   );
 }
 
-// --- Payloads
-
-Deno.test("encodeVote and decodePayload round-trip a vote without transfers", () => {
-  const hash = sha256(new TextEncoder().encode("db"));
-  const payload = encodeVote(123_456, hash);
-  assert.equal(payload.length, 1 + 8 + 32);
-  assert.equal(payload[0], Code.vote);
-  const vote = decodePayload(payload) as Vote;
-  assert.equal(vote.code, 0);
-  assert.equal(vote.frame, 123_456);
-  assert.equal(vote.hash, toHex(hash));
-  assert.equal(vote.txBytes.length, 0);
-});
-
-Deno.test("encodeVote and decodePayload round-trip a beta's vote with its transfers in order", async () => {
-  const txBytes = await threeTransfers();
-  const hash = bytesOf(32, 1);
-  const payload = encodeVote(Number.MAX_SAFE_INTEGER, hash, txBytes);
-  assert.equal(payload.length, 41 + 3 * TX_BYTES);
-  assert.equal(
-    viewOf(payload).getBigUint64(1),
-    BigInt(Number.MAX_SAFE_INTEGER),
-    "frame is big-endian at offset 1",
-  );
-  const vote = decodePayload(payload) as Vote;
-  assert.equal(vote.frame, Number.MAX_SAFE_INTEGER);
-  assert.equal(vote.hash, toHex(hash));
-  assert.equal(toHex(vote.txBytes), toHex(txBytes));
-});
-
-Deno.test("encodeVote refuses a buffer that is not a whole number of transfers", () => {
-  assertThrowsError(
-    () => encodeVote(1, bytesOf(32, 2), new Uint8Array(TX_BYTES + 1)),
-    RangeError,
-    /whole number/,
-  );
-});
-
-Deno.test("encodeCatchup and decodePayload round-trip a database and its recent ids", () => {
-  const ledger = sampleLedger();
-  const recent = sampleRecent();
-  const chunks = encodeCatchup(42, ledger.bytes, recent);
-  assert.equal(chunks[1], ledger.bytes, "the database is sent as it is, not copied");
-  const payload = concatBytes(chunks);
-  assert.equal(payload.length, 17 + ledger.bytes.length + 4 + 3 * 12 + 3 * 32);
-  assert.equal(payload[0], Code.catchup);
-  assert.equal(viewOf(payload).getBigUint64(9), BigInt(ledger.bytes.length));
-  const catchup = decodePayload(payload) as Catchup;
-  assert.equal(catchup.code, 1);
-  assert.equal(catchup.frame, 42);
-  assert.equal(toHex(catchup.db), toHex(ledger.bytes));
-  assert.equal(Ledger.fromPacked(catchup.db).hash, ledger.hash);
-  assertSameRecent(catchup.recent, recent);
-});
-
-Deno.test("encodeCatchup and decodePayload round-trip an empty database with no recent ids", () => {
-  const empty = Ledger.fromBalances([]);
-  const catchup = decodePayload(concatBytes(encodeCatchup(0, empty.bytes, []))) as Catchup;
-  assert.equal(catchup.frame, 0);
-  assert.equal(toHex(catchup.db), toHex(empty.bytes));
-  assert.deepEqual(catchup.recent, []);
-});
-
-Deno.test("decodePayload refuses truncated and malformed payloads with SyntaxError", async () => {
-  const vote = encodeVote(5, bytesOf(32, 3), await threeTransfers());
-  const catchup = concatBytes(encodeCatchup(9, sampleLedger().bytes, sampleRecent()));
-  const withU64 = (base: Uint8Array, offset: number, value: bigint) => {
-    const copy = base.slice();
-    viewOf(copy).setBigUint64(offset, value);
-    return copy;
-  };
-  const withU32 = (base: Uint8Array, offset: number, value: number) => {
-    const copy = base.slice();
-    viewOf(copy).setUint32(offset, value);
-    return copy;
-  };
-  const framesOffset = 17 + sampleLedger().bytes.length;
-  const cases: [string, Uint8Array, RegExp][] = [
-    ["empty", new Uint8Array(0), /shorter than its code and frame/],
-    ["code and half a frame", new Uint8Array([0, 0, 0, 0]), /shorter than its code and frame/],
-    [
-      "unknown code",
-      new Uint8Array(9).fill(0).map((_, i) => (i === 0 ? 7 : 0)),
-      /Unknown peer payload code 7/,
-    ],
-    ["frame above 2^53 - 1", withU64(vote, 1, 1n << 53n), /frame is out of range/],
-    ["vote without its hash", vote.subarray(0, 40), /shorter than its hash/],
-    ["vote with a partial transfer", vote.subarray(0, 41 + TX_BYTES + 10), /whole number of transfers/],
-    ["catch-up without its length", catchup.subarray(0, 16), /shorter than its header/],
-    [
-      "catch-up database length beyond the payload",
-      withU64(catchup, 9, 1_000_000n),
-      /length is out of range/,
-    ],
-    [
-      "catch-up database length above MAX_DB_BYTES",
-      withU64(catchup, 9, BigInt(MAX_DB_BYTES + 1)),
-      /out of range/,
-    ],
-    ["catch-up database length above 2^53 - 1", withU64(catchup, 9, 1n << 60n), /out of range/],
-    [
-      "catch-up with too many recent frames",
-      withU32(catchup, framesOffset, MAX_RECENT_FRAMES + 1),
-      /too many/,
-    ],
-    ["catch-up whose last id is cut off", catchup.subarray(0, catchup.length - 1), /cut off/],
-    ["catch-up with a trailing byte", concatBytes([catchup, new Uint8Array(1)]), /trailing bytes/],
-    ["catch-up claiming more ids than it has", withU32(catchup, framesOffset + 4 + 8, 3), /cut off/],
-  ];
-  for (const [name, payload, pattern] of cases) {
-    const err = assertThrowsError(() => decodePayload(payload), SyntaxError, pattern);
-    assert.ok(err instanceof SyntaxError, name);
-  }
-});
-
-Deno.test("decodePayload refuses every proper prefix of a catch-up, and every vote prefix that splits a field", async () => {
-  const catchup = concatBytes(encodeCatchup(9, sampleLedger().bytes, sampleRecent()));
-  for (let n = 0; n < catchup.length; n++) {
-    assert.throws(() => decodePayload(catchup.subarray(0, n)), SyntaxError, `catch-up prefix of ${n} bytes`);
-  }
-  const vote = encodeVote(5, bytesOf(32, 4), await threeTransfers());
-  for (let n = 0; n < vote.length; n++) {
-    const splitsField = n < 41 || (n - 41) % TX_BYTES !== 0;
-    if (splitsField) {
-      assert.throws(() => decodePayload(vote.subarray(0, n)), SyntaxError, `vote prefix of ${n} bytes`);
-    } else assert.equal((decodePayload(vote.subarray(0, n)) as Vote).txBytes.length, n - 41);
-  }
-});
-
-Deno.test("decodePayload either decodes random bytes or throws SyntaxError, never another error", () => {
-  const random = seededRandom(20240601);
-  for (let i = 0; i < 2000; i++) {
-    const payload = Uint8Array.from({ length: random.int(200) }, () => random.int(256));
-    if (payload.length > 0) payload[0] = random.int(3); // mostly codes 0 and 1, to reach their checks
-    try {
-      decodePayload(payload);
-    } catch (err) {
-      assert.ok(err instanceof SyntaxError, `payload ${toHex(payload)} threw ${err}`);
-    }
-  }
-});
-
-Deno.test("decodePayload refuses a vote of more than MAX_FRAME_TXS transfers", () => {
-  const payload = new Uint8Array(41 + (MAX_FRAME_TXS + 1) * TX_BYTES);
-  assertThrowsError(() => decodePayload(payload), SyntaxError, /too many transfers/);
-});
-
 // --- Signed peer messages
 
 Deno.test("encodePeerMessage and openPeerMessage: a listed sender's vote opens with its payload", async () => {
   const server = await makeKeyPair(7);
-  const payload = encodeVote(77, bytesOf(32, 5));
+  const payload = prevote(5);
   const message = concatBytes(await encodePeerMessage(server, [payload]));
   assert.equal(
     viewOf(message).getUint32(0),
@@ -265,23 +164,38 @@ Deno.test("encodePeerMessage and openPeerMessage: a listed sender's vote opens w
   assert.ok("payload" in opened, JSON.stringify(opened));
   assert.equal(opened.sender, server.publicHex);
   assert.equal(toHex(opened.payload), toHex(payload));
-  assert.deepEqual(decodePayload(opened.payload), decodePayload(payload));
+  assert.equal(opened.payload[0], Code.prevote);
+  assert.equal(toHex(messageBody(await encodePeerMessage(server, [payload]))), toHex(body));
 });
 
-Deno.test("encodePeerMessage signs a payload given in chunks as one payload (a catch-up)", async () => {
+Deno.test("signPeerMessage with a synchronous signer writes the same bytes as encodePeerMessage", async () => {
+  const server = await makeKeyPair(13);
+  const payload = proposal(concatBytes((await threeTransfers()).map((t) => t.bytes)));
+  const viaAsync = concatBytes(await encodePeerMessage(server, payload));
+  const viaSync = concatBytes(signPeerMessage(server.publicKey, signerOf(server), payload));
+  assert.equal(toHex(viaSync), toHex(viaAsync), "Ed25519 signatures are deterministic");
+  const opened = openPeerMessage(messageBody([viaSync]), (key) => key === server.publicHex);
+  assert.ok("payload" in opened, JSON.stringify(opened));
+  assert.equal(toHex(opened.payload), toHex(concatBytes(payload)));
+});
+
+Deno.test("encodePeerMessage signs a payload given in chunks as one payload (a commit)", async () => {
   const server = await makeKeyPair(8);
-  const chunks = encodeCatchup(3, sampleLedger().bytes, sampleRecent());
+  const chunks = encodeCommit(NETWORK_ID, sampleCommit());
+  assert.ok(chunks.length > 1);
   const body = concatBytes(await encodePeerMessage(server, chunks)).subarray(LENGTH_PREFIX_BYTES);
   const opened = openPeerMessage(body, () => true);
   assert.ok("payload" in opened, JSON.stringify(opened));
-  const catchup = decodePayload(opened.payload) as Catchup;
-  assert.equal(catchup.frame, 3);
-  assertSameRecent(catchup.recent, sampleRecent());
+  const { networkId, commit } = decodeCommit(opened.payload);
+  assert.equal(networkId, NETWORK_ID);
+  assert.equal(commit.frame, 9);
+  assert.equal(commit.state.ledger.hash, sampleLedger().hash);
+  assertSameRecent(commit.state.recent, sampleRecent());
 });
 
 Deno.test("openPeerMessage drops unlisted senders, bad signatures, changed payloads and short bodies", async () => {
   const [server, other] = await makeKeyPairs(2);
-  const body = concatBytes(await encodePeerMessage(server!, [encodeVote(77, bytesOf(32, 6))])).subarray(4);
+  const body = concatBytes(await encodePeerMessage(server!, [prevote(6)])).subarray(4);
   const listed = (key: string) => key === server!.publicHex || key === other!.publicHex;
 
   const unlisted = openPeerMessage(body, (key) => key === other!.publicHex);
@@ -315,6 +229,67 @@ Deno.test("openPeerMessage drops unlisted senders, bad signatures, changed paylo
   });
 });
 
+// --- Proving a server's key on a connection
+
+Deno.test("authDigest is SHA-256 of the context, the network id, the listener's key and the challenge", async () => {
+  const listener = await makeKeyPair(20);
+  const challenge = bytesOf(CHALLENGE_BYTES, 40);
+  const expected = sha256(concatBytes([
+    new TextEncoder().encode(AUTH_CONTEXT),
+    new Uint8Array(32).fill(0xab),
+    listener.publicKey,
+    challenge,
+  ]));
+  assert.equal(toHex(authDigest(NETWORK_ID, listener.publicKey, challenge)), toHex(expected));
+  assert.notEqual(
+    toHex(authDigest("ac".repeat(32), listener.publicKey, challenge)),
+    toHex(expected),
+    "bound to the network",
+  );
+});
+
+Deno.test("checkAuth accepts a listed server's proof for this challenge and refuses any other", async () => {
+  const [listener, peer, stranger] = await makeKeyPairs(3);
+  const challenge = bytesOf(CHALLENGE_BYTES, 41);
+  const isListed = (key: string) => key === listener!.publicHex || key === peer!.publicHex;
+  const context = { networkId: NETWORK_ID, listenerKey: listener!.publicKey, challenge, isListed };
+  const proof = (keyPair: typeof peer, digest: Uint8Array) =>
+    encodeAuth(keyPair!.publicKey, signerOf(keyPair!)(digest));
+  const good = proof(peer, authDigest(NETWORK_ID, listener!.publicKey, challenge));
+  assert.equal(good.length, PUBLIC_KEY_BYTES + SIGNATURE_BYTES);
+  assert.equal(checkAuth(good, context), peer!.publicHex);
+
+  assert.equal(checkAuth(good.subarray(0, good.length - 1), context), undefined, "wrong length");
+  assert.equal(checkAuth(concatBytes([good, new Uint8Array(1)]), context), undefined, "wrong length");
+  const unlisted = proof(stranger, authDigest(NETWORK_ID, listener!.publicKey, challenge));
+  assert.equal(checkAuth(unlisted, context), undefined, "a key not in peers.json");
+  const otherChallenge = proof(peer, authDigest(NETWORK_ID, listener!.publicKey, bytesOf(32, 42)));
+  assert.equal(checkAuth(otherChallenge, context), undefined, "a replayed proof of another challenge");
+  const otherListener = proof(peer, authDigest(NETWORK_ID, stranger!.publicKey, challenge));
+  assert.equal(checkAuth(otherListener, context), undefined, "a proof made for another server");
+  const otherNetwork = proof(peer, authDigest("ac".repeat(32), listener!.publicKey, challenge));
+  assert.equal(checkAuth(otherNetwork, context), undefined, "a proof made for another network");
+  const flipped = good.slice();
+  flipped[PUBLIC_KEY_BYTES + 3]! ^= 1;
+  assert.equal(checkAuth(flipped, context), undefined, "a damaged signature");
+  const stolen = good.slice();
+  stolen.set(listener!.publicKey, 0);
+  assert.equal(checkAuth(stolen, context), undefined, "another listed key claiming the signature");
+});
+
+// --- Limits
+
+Deno.test("MAX_PEER_MESSAGE_BYTES holds the largest commit and the largest proposal", () => {
+  const commitHead = 1 + HASH_BYTES + 8 + 4 + HASH_BYTES + HASH_BYTES + 8 + HASH_BYTES + 1;
+  const largestCommit = commitHead + 255 * (1 + SIGNATURE_BYTES) + 8 + MAX_DB_BYTES + 4 +
+    MAX_RECENT_FRAMES * 12 + MAX_RECENT_IDS * HASH_BYTES;
+  assert.ok(PEER_HEAD_BYTES + largestCommit <= MAX_PEER_MESSAGE_BYTES);
+  const largestProposal = VOTE_HEAD_BYTES + 12 + MAX_FRAME_TXS * TX_BYTES;
+  assert.ok(PEER_HEAD_BYTES + largestProposal <= MAX_PEER_MESSAGE_BYTES);
+  assert.ok(MAX_PEER_MESSAGE_BYTES < 2 ** 32, "fits the u32 length prefix");
+  assert.ok(MAX_CLIENT_MESSAGE_BYTES < PEER_HEAD_BYTES + VOTE_HEAD_BYTES + 12 + 30 * TX_BYTES);
+});
+
 // --- Framing
 
 function status(): Uint8Array {
@@ -327,7 +302,9 @@ Deno.test("MessageReader returns pipelined messages in order from random small c
     status(),
     encodeRequest(Kind.balance, bytesOf(32, 7)),
     encodeResponse({ ok: true, balance: 12 }),
-    concatBytes(await encodePeerMessage(server, [encodeVote(1, bytesOf(32, 8), await threeTransfers())])),
+    concatBytes(
+      await encodePeerMessage(server, proposal(concatBytes((await threeTransfers()).map((t) => t.bytes)))),
+    ),
     encodeRequest(Kind.submit, bytesOf(TX_BYTES, 9)),
     status(),
   ];
@@ -352,8 +329,8 @@ Deno.test("MessageReader returns null at once on an empty stream", async () => {
 
 Deno.test("MessageReader refuses a length above maxBytes with ProtocolError unless allowLarge accepts it", async () => {
   const server = await makeKeyPair(10);
-  const bigVote = encodeVote(2, bytesOf(32, 10), new Uint8Array(30 * TX_BYTES)); // 4361 bytes of payload
-  const message = concatBytes(await encodePeerMessage(server, [bigVote]));
+  const big = proposal(new Uint8Array(30 * TX_BYTES)); // 4441 bytes of payload
+  const message = concatBytes(await encodePeerMessage(server, big));
   const size = message.length - LENGTH_PREFIX_BYTES;
   assert.ok(size > MAX_CLIENT_MESSAGE_BYTES);
   const stream = concatBytes([message, status()]);
@@ -396,7 +373,7 @@ Deno.test("MessageReader refuses a length above maxBytes with ProtocolError unle
 Deno.test("MessageReader reads a message larger than its buffer, between small ones", async () => {
   const server = await makeKeyPair(11);
   const huge = concatBytes(
-    await encodePeerMessage(server, [encodeVote(3, bytesOf(32, 11), bytesOf(600 * TX_BYTES, 12))]),
+    await encodePeerMessage(server, proposal(bytesOf(600 * TX_BYTES, 12))),
   );
   assert.ok(huge.length > 64 * 1024);
   const stream = concatBytes([status(), huge, status()]);
@@ -431,7 +408,7 @@ Deno.test("MessageReader throws ProtocolError when the stream ends in the middle
 Deno.test("MessageReader throws ProtocolError when a large message is cut off", async () => {
   const server = await makeKeyPair(12);
   const huge = concatBytes(
-    await encodePeerMessage(server, [encodeVote(3, bytesOf(32, 14), bytesOf(600 * TX_BYTES, 15))]),
+    await encodePeerMessage(server, proposal(bytesOf(600 * TX_BYTES, 15))),
   );
   const reader = new MessageReader(chunkedReader(huge.subarray(0, huge.length - 100), 1, 9000), {
     maxBytes: MAX_CLIENT_MESSAGE_BYTES,

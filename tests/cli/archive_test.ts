@@ -1,9 +1,20 @@
-// `coin archive ls|show|verify` on a directory written with lib/archive.ts: text and JSON output, and
-// one-line refusals for corrupt entries and missing directories.
+// `coin archive ls|show|verify` on a directory of certified commits (tests/_commits.ts): text and JSON
+// output, certificates checked against peers.json by verify, and one-line refusals for corrupt entries,
+// forged certificates, a missing peers.json and missing directories.
 
 import assert from "node:assert/strict";
-import { writeArchiveEntry } from "../../lib/archive.ts";
+import { archiveName } from "../../lib/archive.ts";
+import { encodeRecent } from "../../lib/certificate.ts";
 import { Ledger } from "../../lib/ledger.ts";
+import {
+  type CommitFile,
+  makeChain,
+  makeCommit,
+  serverSeed,
+  signingNetwork,
+  signPrecommit,
+  withState,
+} from "../_commits.ts";
 import {
   assertOneLineError,
   linesOf,
@@ -12,35 +23,44 @@ import {
   runCoinProcess,
   type TempDir,
 } from "../_helpers.ts";
+import { signerOf } from "../../lib/keys.ts";
 
 const A = "11".repeat(32);
 const B = "22".repeat(32);
 const C = "33".repeat(32);
+/** Three servers (quorum 2), supply 150. */
+const NET = signingNetwork({ genesis: { [A]: 100, [B]: 50 } });
+const F0 = NET.network.startFrame;
 
-/** Three agreed databases, one a minute; newest first in `entries`. */
+/** Three certified databases, one a minute, with peers.json beside the archive; newest first in `entries`. */
 async function setUp(): Promise<
-  { dir: TempDir; archive: string; entries: { name: string; ledger: Ledger }[] }
+  { dir: TempDir; archive: string; peers: string; entries: { file: CommitFile; ledger: Ledger }[] }
 > {
   const dir = await makeTempDir();
   const archive = `${dir.path}/archive`;
+  const peers = `${dir.path}/peers.json`;
   await Deno.mkdir(archive);
+  await Deno.writeTextFile(peers, JSON.stringify(NET.json, null, 2));
   const ledgers = [
     Ledger.fromBalances([[A, 100], [B, 50]]),
     Ledger.fromBalances([[A, 90], [B, 55], [C, 5]]),
     Ledger.fromBalances([[B, 150]]),
   ];
-  const entries = [];
-  for (const [i, ledger] of ledgers.entries()) {
-    entries.push({ name: await writeArchiveEntry(archive, ledger, 1_700_000_000 + 60 * i), ledger });
-  }
-  return { dir, archive, entries: entries.reverse() };
+  const files = makeChain(NET, ledgers, { step: 60 });
+  for (const file of files) await Deno.writeFile(`${archive}/${file.name}`, file.bytes);
+  const entries = files.map((file, i) => ({ file, ledger: ledgers[i]! }));
+  return { dir, archive, peers, entries: entries.reverse() };
 }
 
 function isoOf(name: string): string {
-  return new Date(Number(name.split(".")[1]) * 1000).toISOString();
+  return new Date(Number(name.split(".")[1])).toISOString();
 }
 
-Deno.test("coin archive ls lists entries newest first, as text and as JSON", async () => {
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+Deno.test("coin archive ls lists entries newest first with their frame, as text and as JSON", async () => {
   const { dir, archive, entries } = await setUp();
   await using _ = dir;
   const [text, json, defaultDir] = await Promise.all([
@@ -53,29 +73,54 @@ Deno.test("coin archive ls lists entries newest first, as text and as JSON", asy
   assert.equal(text.stderr, "");
   const lines = linesOf(text.stdout);
   assert.equal(lines.length, 1 + entries.length);
-  assert.match(lines[0]!, /^HASH +TIME \(UTC\) +SECONDS +ACCOUNTS +SUPPLY +BYTES +FILE$/);
-  entries.forEach((e, i) => {
-    assert.ok(lines[i + 1]!.startsWith(e.ledger.hash.slice(0, 16) + "  "), lines[i + 1]);
-    assert.ok(lines[i + 1]!.endsWith(`  ${e.name}`), lines[i + 1]);
+  assert.match(lines[0]!, /^HASH +FRAME +TIME \(UTC\) +ACCOUNTS +SUPPLY +BYTES +FILE$/);
+  entries.forEach(({ file, ledger }, i) => {
+    assert.equal(
+      lines[i + 1],
+      [
+        file.hash.slice(0, 16),
+        String(file.commit.frame).padEnd(10),
+        isoOf(file.name).padEnd(24),
+        String(ledger.count).padStart(8),
+        "150".padStart(6),
+        String(file.bytes.length).padStart(5),
+        file.name,
+      ].join("  "),
+    );
   });
 
   assert.equal(json.code, 0, json.stderr);
   assert.equal(linesOf(json.stdout).length, 1);
-  const rows = JSON.parse(json.stdout);
   assert.deepEqual(
-    rows,
-    entries.map((e) => ({
-      hash: e.ledger.hash,
-      seconds: Number(e.name.split(".")[1]),
-      time: isoOf(e.name),
-      accounts: e.ledger.count,
+    JSON.parse(json.stdout),
+    entries.map(({ file, ledger }) => ({
+      hash: file.hash,
+      frame: file.commit.frame,
+      ms: file.ms,
+      time: isoOf(file.name),
+      accounts: ledger.count,
       supply: 150,
-      bytes: e.ledger.bytes.length,
-      file: e.name,
+      bytes: file.bytes.length,
+      file: file.name,
       ok: true,
     })),
   );
+  assert.deepEqual(entries.map((e) => e.file.commit.frame), [F0 + 120, F0 + 60, F0]);
+  assert.equal(defaultDir.code, 0, defaultDir.stderr);
   assert.equal(defaultDir.stdout, json.stdout, "--dir defaults to ./archive");
+});
+
+Deno.test("coin archive ls shows frames a quarter of a second apart in order, by ms", async () => {
+  await using dir = await makeTempDir();
+  const fast = signingNetwork({ genesis: { [A]: 150 }, interval: 0.25 });
+  const files = Array.from({ length: 6 }, (_, i) => makeCommit(fast, { frame: fast.network.startFrame + i }));
+  for (const f of files) await Deno.writeFile(`${dir.path}/${f.name}`, f.bytes);
+  const run = await runCoin(["archive", "ls", "--dir", dir.path, "--json"]);
+  assert.equal(run.code, 0, run.stderr);
+  const rows = JSON.parse(run.stdout) as { frame: number; ms: number; time: string }[];
+  assert.deepEqual(rows.map((r) => r.frame), files.map((f) => f.commit.frame).reverse());
+  assert.deepEqual(rows.map((r) => r.ms), files.map((f) => f.ms).reverse());
+  assert.equal(new Set(rows.map((r) => r.time)).size, 6, "each frame its own time, to the ms");
 });
 
 Deno.test("coin archive ls reports an empty directory", async () => {
@@ -89,27 +134,29 @@ Deno.test("coin archive ls reports an empty directory", async () => {
   assert.equal(json.stdout, "[]\n");
 });
 
-Deno.test("coin archive show prints the balances of the entry a hash prefix names", async () => {
+Deno.test("coin archive show prints the frame, certificate and balances of the entry a prefix names", async () => {
   const { dir, archive, entries } = await setUp();
   await using _ = dir;
-  const middle = entries[1]!;
-  const prefix = middle.ledger.hash.slice(0, 8);
+  const middle = entries[1]!.file;
+  const prefix = middle.hash.slice(0, 8);
   const [text, json, upper] = await Promise.all([
     runCoin(["archive", "show", prefix, "--dir", archive]),
     runCoin(["archive", "show", prefix, "--dir", archive, "--json"]),
-    runCoin(["archive", "show", middle.ledger.hash.toUpperCase(), "--dir", archive, "--json"]),
+    runCoin(["archive", "show", middle.hash.toUpperCase(), "--dir", archive, "--json"]),
   ]);
   assert.equal(text.code, 0, text.stderr);
   assert.deepEqual(linesOf(text.stdout), [
-    `${middle.name}: 3 accounts, total supply 150, agreed ${isoOf(middle.name)}`,
+    `${middle.name}: frame ${F0 + 60}, 3 accounts, total supply 150, certified by 2 servers, ` +
+    `frame start ${isoOf(middle.name)}`,
     `${A}  90`,
     `${B}  55`,
     `${C}  5`,
   ]);
   assert.equal(json.code, 0, json.stderr);
   assert.deepEqual(JSON.parse(json.stdout), {
-    hash: middle.ledger.hash,
-    seconds: Number(middle.name.split(".")[1]),
+    hash: middle.hash,
+    frame: F0 + 60,
+    ms: middle.ms,
     time: isoOf(middle.name),
     file: middle.name,
     accounts: 3,
@@ -122,19 +169,22 @@ Deno.test("coin archive show prints the balances of the entry a hash prefix name
 Deno.test("coin archive show refuses unknown, ambiguous and malformed prefixes", async () => {
   const { dir, archive, entries } = await setUp();
   await using _ = dir;
-  // Add databases until two hashes share a first hex digit, so that digit is an ambiguous prefix.
-  const firsts = new Map(entries.map((e) => [e.ledger.hash[0]!, e.ledger.hash]));
+  // Add entries until two hashes share a first hex digit, so that digit is an ambiguous prefix.
+  const firsts = new Map(entries.map((e) => [e.file.hash[0]!, e.file.hash]));
   let ambiguous: string | undefined;
   for (let n = 1; ambiguous === undefined; n++) {
-    const ledger = Ledger.fromBalances([[A, n], [C, 150 - n]]);
-    const seen = firsts.get(ledger.hash[0]!);
-    if (seen !== undefined && seen !== ledger.hash) {
-      ambiguous = ledger.hash[0]!;
-      await writeArchiveEntry(archive, ledger, 1_600_000_000 + n);
+    const file = makeCommit(NET, {
+      frame: F0 + 1000 + n,
+      state: { ledger: Ledger.fromBalances([[A, n], [C, 150 - n]]), recent: [] },
+    });
+    const seen = firsts.get(file.hash[0]!);
+    if (seen !== undefined && seen !== file.hash) {
+      ambiguous = file.hash[0]!;
+      await Deno.writeFile(`${archive}/${file.name}`, file.bytes);
     }
-    firsts.set(ledger.hash[0]!, ledger.hash);
+    firsts.set(file.hash[0]!, file.hash);
   }
-  const unknown = entries.some((e) => e.ledger.hash.startsWith("ffff")) ? "eeee" : "ffff";
+  const unknown = entries.some((e) => e.file.hash.startsWith("ffff")) ? "eeee" : "ffff";
   const cases: [string[], number, RegExp][] = [
     [["show", unknown], 1, new RegExp(`^coin: No archive entry in .* has a hash starting with ${unknown}$`)],
     [
@@ -149,48 +199,58 @@ Deno.test("coin archive show refuses unknown, ambiguous and malformed prefixes",
   runs.forEach((run, i) => assertOneLineError(run, cases[i]![1], cases[i]![2]));
 });
 
-Deno.test("coin archive verify passes a sound archive and exits 1 naming a corrupted file", async () => {
-  const { dir, archive, entries } = await setUp();
+Deno.test("coin archive verify --peers passes a sound archive", async () => {
+  const { dir, archive, peers, entries } = await setUp();
   await using _ = dir;
-  const sound = await runCoin(["archive", "verify", "--dir", archive]);
+  const [sound, defaultPeers] = await Promise.all([
+    runCoin(["archive", "verify", "--dir", archive, "--peers", peers]),
+    // --peers defaults to ./peers.json in the cwd: a process of its own in `dir`.
+    runCoinProcess(["archive", "verify", "--dir", "archive"], { cwd: dir.path }),
+  ]);
   assert.equal(sound.code, 0, sound.stderr);
   assert.equal(sound.stderr, "");
   assert.deepEqual(linesOf(sound.stdout), [
-    ...entries.map((e) => `ok       ${e.name}`),
-    `All 3 archive entries in ${archive} match their names`,
+    ...entries.map((e) => `ok       ${e.file.name}`),
+    `All 3 archive entries in ${archive} verify: content, digest and certificate (2 of 3 servers)`,
   ]);
+  assert.equal(defaultPeers.code, 0, defaultPeers.stderr);
+  assert.deepEqual(linesOf(defaultPeers.stdout), [
+    ...entries.map((e) => `ok       ${e.file.name}`),
+    `All 3 archive entries in archive verify: content, digest and certificate (2 of 3 servers)`,
+  ]);
+});
 
-  const bad = entries[1]!.name;
-  const bytes = await Deno.readFile(`${archive}/${bad}`);
-  bytes[bytes.length - 1]! ^= 0x01;
+Deno.test("coin archive verify exits 1 naming a corrupted file; ls and show see it too", async () => {
+  const { dir, archive, peers, entries } = await setUp();
+  await using _ = dir;
+  const { file } = entries[1]!;
+  const bad = file.name;
+  // The last byte of the last balance (C's 5 becomes 4), just before the recent ids.
+  const bytes = file.bytes.slice();
+  bytes[bytes.length - encodeRecent(file.commit.state.recent).length - 1]! ^= 0x01;
   await Deno.writeFile(`${archive}/${bad}`, bytes);
   const [verify, ls, show] = await Promise.all([
-    runCoin(["archive", "verify", "--dir", archive]),
+    runCoin(["archive", "verify", "--dir", archive, "--peers", peers]),
     runCoin(["archive", "ls", "--dir", archive, "--json"]),
     runCoin(["archive", "show", bad.slice(0, 12), "--dir", archive]),
   ]);
   assertOneLineError(
     verify,
     1,
-    new RegExp(`^coin: 1 of 3 archive entries in ${archive} do not match their names$`),
-    {
-      stdout: true,
-    },
+    new RegExp(`^coin: 1 of 3 archive entries in ${escape(archive)} do not verify$`),
+    { stdout: true },
   );
-  const lines = linesOf(verify.stdout);
-  assert.deepEqual(lines.filter((l) => l.startsWith("CORRUPT")).length, 1);
-  assert.match(
-    lines[1]!,
-    new RegExp(`^CORRUPT  ${bad.replace(".", "\\.")}: content hashes to [0-9a-f]{16}…, not to its name$`),
-  );
-  assert.equal(lines[0], `ok       ${entries[0]!.name}`);
-  assert.equal(lines[2], `ok       ${entries[2]!.name}`);
+  assert.deepEqual(linesOf(verify.stdout), [
+    `ok       ${entries[0]!.file.name}`,
+    `CORRUPT  ${bad}: its database holds a total supply of 149, not 150`,
+    `ok       ${entries[2]!.file.name}`,
+  ]);
 
   assert.equal(ls.code, 0, ls.stderr);
-  const row = (JSON.parse(ls.stdout) as { file: string; ok: boolean; accounts: unknown; supply: unknown }[])
-    .find((r) => r.file === bad)!;
-  assert.deepEqual({ ok: row.ok, accounts: row.accounts, supply: row.supply }, {
+  const row = (JSON.parse(ls.stdout) as Record<string, unknown>[]).find((r) => r.file === bad)!;
+  assert.deepEqual({ ok: row.ok, frame: row.frame, accounts: row.accounts, supply: row.supply }, {
     ok: false,
+    frame: null,
     accounts: null,
     supply: null,
   });
@@ -198,8 +258,113 @@ Deno.test("coin archive verify passes a sound archive and exits 1 naming a corru
   assertOneLineError(
     show,
     1,
-    new RegExp(`^coin: Archive entry "${bad.replace(".", "\\.")}" is corrupt: content hashes to`),
+    new RegExp(
+      `^coin: Archive entry "${escape(bad)}" is corrupt: content hashes to [0-9a-f]{16}…, not to its name$`,
+    ),
   );
+});
+
+Deno.test("coin archive verify --peers reports forged certificates and exits 1", async () => {
+  const { dir, archive, peers, entries } = await setUp();
+  await using _ = dir;
+  const newest = entries[0]!.file;
+  const frame = newest.commit.frame + 60;
+  const state = { ledger: Ledger.fromBalances([[A, 1], [B, 149]]), recent: [] };
+  const prevDigest = newest.commit.cert.digest;
+  const honest = makeCommit(NET, { frame, state, prevDigest });
+  // What a quorum would sign for the frame after: a signature of s1 that verifies, one of an outsider.
+  const { cert } = makeCommit(NET, { frame: frame + 60, state, prevDigest }).commit;
+  const next = { slot: { height: cert.height, round: cert.round, prevDigest }, digest: cert.digest };
+  const outsider = signerOf({ seed: serverSeed(222) });
+  const forged = [
+    {
+      file: makeCommit(NET, { frame, state, prevDigest, signers: [2] }),
+      problem: "certificate holds 1 signatures, fewer than the quorum 2",
+    },
+    {
+      file: makeCommit(NET, {
+        frame: frame + 60,
+        state,
+        prevDigest,
+        signatures: [
+          { signer: 0, signature: signPrecommit(NET.signers[0]!, NET.network.id, next.slot, next.digest) },
+          { signer: 2, signature: signPrecommit(outsider, NET.network.id, next.slot, next.digest) },
+        ],
+      }),
+      problem: "certificate signature of s3 does not verify",
+    },
+    {
+      file: withState(NET.network, { ...honest, commit: { ...honest.commit, frame: frame + 120 } }, {
+        ledger: Ledger.fromBalances([[A, 149], [B, 1]]),
+        recent: [],
+      }),
+      problem: "its state does not hash to the digest its certificate signs",
+    },
+  ];
+  for (const { file } of forged) await Deno.writeFile(`${archive}/${file.name}`, file.bytes);
+  const verify = await runCoin(["archive", "verify", "--dir", archive, "--peers", peers]);
+  assertOneLineError(
+    verify,
+    1,
+    new RegExp(`^coin: 3 of 6 archive entries in ${escape(archive)} do not verify$`),
+    { stdout: true },
+  );
+  assert.deepEqual(linesOf(verify.stdout), [
+    ...forged.reverse().map(({ file, problem }) => `CORRUPT  ${file.name}: ${problem}`),
+    ...entries.map((e) => `ok       ${e.file.name}`),
+  ]);
+});
+
+Deno.test("coin archive verify refuses another network's archive, entry by entry", async () => {
+  const { dir, archive, entries } = await setUp();
+  await using _ = dir;
+  // The same genesis and servers' addresses, other keys: another network id.
+  const other = signingNetwork({ genesis: { [A]: 100, [B]: 50 }, firstSeed: 150 });
+  const otherPeers = `${dir.path}/other.json`;
+  await Deno.writeTextFile(otherPeers, JSON.stringify(other.json));
+  const verify = await runCoin(["archive", "verify", "--dir", archive, "--peers", otherPeers]);
+  assertOneLineError(
+    verify,
+    1,
+    new RegExp(`^coin: 3 of 3 archive entries in ${escape(archive)} do not verify$`),
+    { stdout: true },
+  );
+  assert.deepEqual(
+    linesOf(verify.stdout),
+    entries.map((e) =>
+      `CORRUPT  ${e.file.name}: it belongs to another network (its network id differs from peers.json's)`
+    ),
+  );
+});
+
+Deno.test("coin archive verify refuses with one line when peers.json is missing or invalid", async () => {
+  const { dir, archive, peers } = await setUp();
+  await using _ = dir;
+  await Deno.remove(peers);
+  await Deno.writeTextFile(`${dir.path}/nostart.json`, JSON.stringify({ ...NET.json, start: undefined }));
+  const [missingDefault, missingGiven, invalid] = await Promise.all([
+    runCoinProcess(["archive", "verify", "--dir", "archive"], { cwd: dir.path }),
+    runCoin(["archive", "verify", "--dir", archive, "--peers", `${dir.path}/nothere.json`]),
+    runCoin(["archive", "verify", "--dir", archive, "--peers", `${dir.path}/nostart.json`]),
+  ]);
+  assertOneLineError(
+    missingDefault,
+    1,
+    /^coin: Cannot read network file "\.\/peers\.json": it does not exist$/,
+  );
+  assertOneLineError(
+    missingGiven,
+    1,
+    new RegExp(`^coin: Cannot read network file "${escape(dir.path)}/nothere\\.json": it does not exist$`),
+  );
+  assertOneLineError(
+    invalid,
+    1,
+    /^coin: Invalid network file ".*nostart\.json": "start" must be the unix time/,
+  );
+  // ls and show read no peers.json.
+  const ls = await runCoin(["archive", "ls", "--dir", archive]);
+  assert.equal(ls.code, 0, ls.stderr);
 });
 
 Deno.test("coin archive refuses a missing or wrong --dir and bad usage with one line", async () => {
@@ -216,6 +381,11 @@ Deno.test("coin archive refuses a missing or wrong --dir and bad usage with one 
     [["ls"], 1, /^coin: Cannot read archive directory "\.\/archive": it does not exist$/],
     [["verify", "--dir", "file"], 1, /^coin: Cannot read archive directory "file": it is not a directory$/],
     [["ls", "--dir"], 2, /^coin: Option '--dir <value>' argument missing \(see coin archive --help\)$/],
+    [
+      ["verify", "--peers"],
+      2,
+      /^coin: Option '--peers <value>' argument missing \(see coin archive --help\)$/,
+    ],
     [[], 2, /^coin: Missing subcommand for "coin archive": expected ls, show or verify/],
     [["lst"], 2, /^coin: Unknown subcommand "lst" for "coin archive"/],
     [["ls", "extra"], 2, /^coin: Unexpected argument "extra" for "coin archive ls"$/],
@@ -229,4 +399,16 @@ Deno.test("coin archive refuses a missing or wrong --dir and bad usage with one 
     ),
   );
   runs.forEach((run, i) => assertOneLineError(run, cases[i]![1], cases[i]![2]));
+});
+
+Deno.test("coin archive verify names a misnamed file: content not hashing to its name", async () => {
+  const { dir, archive, peers, entries } = await setUp();
+  await using _ = dir;
+  // A sound commit copied under another entry's hash.
+  const { file } = entries[0]!;
+  const misnamed = archiveName(entries[1]!.file.hash, file.ms + 60_000);
+  await Deno.writeFile(`${archive}/${misnamed}`, file.bytes);
+  const verify = await runCoin(["archive", "verify", "--dir", archive, "--peers", peers]);
+  assert.equal(verify.code, 1, verify.stderr);
+  assert.equal(linesOf(verify.stdout)[0], `CORRUPT  ${misnamed}: its content does not hash to its name`);
 });

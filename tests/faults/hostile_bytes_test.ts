@@ -5,16 +5,13 @@
 // out.
 
 import assert from "node:assert/strict";
-import { fromHex } from "../../lib/_bytes.ts";
+import { fromHex, toHex } from "../../lib/_bytes.ts";
+import { votePayload } from "../../lib/certificate.ts";
 import { generateKeyPair } from "../../lib/keys.ts";
 import { MIN_IDLE_TIMEOUT_MS } from "../../lib/connections.ts";
-import {
-  encodePeerMessage,
-  encodeRequest,
-  encodeVote,
-  Kind,
-  MAX_PEER_MESSAGE_BYTES,
-} from "../../lib/wire.ts";
+import { recentFrames } from "../../lib/frames.ts";
+import { readNetwork } from "../../lib/peers.ts";
+import { encodePeerMessage, encodeRequest, Kind, MAX_PEER_MESSAGE_BYTES } from "../../lib/wire.ts";
 import {
   fundedNetwork,
   keepLogs,
@@ -75,6 +72,20 @@ Deno.test("hostile bytes on the port do not stop a server or grow its memory", a
   };
   try {
     await startNetwork(net, [0, 1, 2]);
+    // Transfers start once the network has certified its first recentFrames frames: before that a
+    // transfer whose validity window reaches back before the start frame (one refused with not_alpha
+    // before the first frame, say) is answered "pending" for ever instead of "never", so settle() would
+    // wait on it in vain. That is the replica's bug (its transfer index counts the frames before the
+    // start frame as unknown); this test is about hostile bytes, not about it.
+    const network = await readNetwork(net.peersFile);
+    const warm = network.startFrame + recentFrames(network.timing);
+    await net.until(
+      `every server certified frame ${warm}`,
+      async () =>
+        (await Promise.all([0, 1, 2].map((i) => statusOf(net, i))))
+          .every((s) => Number(s?.committedFrame) >= warm),
+      30_000,
+    );
     stream.start(200);
     prober = (async () => {
       while (probing) {
@@ -177,13 +188,20 @@ Deno.test("hostile bytes on the port do not stop a server or grow its memory", a
     await step("messages signed by a key not in peers.json, and a bad signature, are dropped", async () => {
       const stranger = await generateKeyPair();
       const before = target.events("dropped").length;
-      const frame = Math.floor(Date.now() / 1000) - 1;
+      // A well-formed prevote of this network for the frame that just ended.
+      const prevote = () =>
+        votePayload(
+          "prevote",
+          network.id,
+          { height: Math.floor(Date.now() / 1000) - 1, round: 0, prevDigest: toHex(randomHash()) },
+          toHex(randomHash()),
+        );
       const c = await connect();
-      for (const m of await encodePeerMessage(stranger, [encodeVote(frame, randomHash())])) {
+      for (const m of await encodePeerMessage(stranger, [prevote()])) {
         await writeAll(c, m);
       }
       // A listed key with a signature that does not verify.
-      const forged = await encodePeerMessage(stranger, [encodeVote(frame, randomHash())]);
+      const forged = await encodePeerMessage(stranger, [prevote()]);
       forged[0]!.set(fromHex(net.serverKeys[1]!.publicHex, 32)!, 5);
       for (const m of forged) await writeAll(c, m);
       await net.until("both are dropped", () => target.events("dropped").length >= before + 2);
