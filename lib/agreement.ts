@@ -237,8 +237,12 @@ export class Agreement {
   /** The earliest time a time-out of the current round is due, if one is pending. */
   nextDeadlineMs(): number | undefined {
     const r = this.#rounds.get(this.#round);
-    const times = [this.#proposeTimeoutAt, r?.prevoteTimeoutAt, r?.precommitTimeoutAt]
-      .filter((t): t is number => t !== undefined);
+    // Only the time-outs that can still fire in the current step.
+    const times = [
+      this.#step === "propose" ? this.#proposeTimeoutAt : undefined,
+      this.#step === "prevote" ? r?.prevoteTimeoutAt : undefined,
+      r?.precommitTimeoutAt,
+    ].filter((t): t is number => t !== undefined);
     return times.length === 0 ? undefined : Math.min(...times);
   }
 
@@ -262,7 +266,8 @@ export class Agreement {
     this.#at(nowMs);
     const r = this.#roundVotes(round);
     r.senders.add(this.#o.proposer(round));
-    if (r.proposal === undefined) r.proposal = { digest, polRound };
+    // A proposal is never "no value": a nil digest would lock servers on nothing.
+    if (r.proposal === undefined) r.proposal = { digest: digest === NIL ? undefined : digest, polRound };
     this.#update();
     return this.#drain();
   }

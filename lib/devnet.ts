@@ -67,9 +67,11 @@ export async function generateDevnet(
     await writeKeyFile(keyFile, key, { force: true });
     accounts.push({ name, keyFile, key });
   }
+  // Servers on one machine share a clock: a 1 s skew lets the network start 2 s from now.
   const json: NetworkJson = {
-    start: firstFrameStart(),
+    start: firstFrameStart(Date.now(), 1_000, DEVNET_SKEW_MS),
     interval: options.intervalSeconds,
+    skew: DEVNET_SKEW_MS / 1000,
     servers: servers.map((s) => ({ name: s.name, key: s.key.publicHex, host: "127.0.0.1", port: s.port })),
     genesis: Object.fromEntries(accounts.map((a) => [a.key.publicHex, options.funds ?? DEMO_FUNDS])),
   };
@@ -79,14 +81,21 @@ export async function generateDevnet(
 }
 
 /**
- * The "start" of a new network (unix seconds): the default skew (5 s) and `marginMs` from now, rounded up.
+ * The "start" of a new network (unix seconds): the skew (default 5 s) and `marginMs` from now, rounded up.
  * A server with an empty data directory signs nothing for a frame that ended before its start plus the
  * skew (it may have lost votes it cast there), so a network's first frame must end after every server of
  * a quorum started: `marginMs` is the time they take to start.
  */
-export function firstFrameStart(nowMs: number = Date.now(), marginMs = 1_000): number {
-  return Math.ceil((nowMs + DEFAULT_SKEW_MS + marginMs) / 1_000);
+export function firstFrameStart(
+  nowMs: number = Date.now(),
+  marginMs = 1_000,
+  skewMs = DEFAULT_SKEW_MS,
+): number {
+  return Math.ceil((nowMs + skewMs + marginMs) / 1_000);
 }
+
+/** The skew a devnet's peers.json gives (its servers share this machine's clock). */
+export const DEVNET_SKEW_MS = 1_000;
 
 /** One `coin serve` child whose JSON log lines are handed to `onEvent`. */
 export class ServerChild {

@@ -5,6 +5,7 @@
 import { parseArchiveName } from "./archive.ts";
 import { checkCommit, type Commit, decodeCommit, genesisDigest } from "./certificate.ts";
 import { CoinError } from "./errors.ts";
+import { frameStartMs } from "./frames.ts";
 import { sha256Hex as sha256HexSync } from "./hash.ts";
 import { genesisState, type State } from "./ledger.ts";
 import type { Network } from "./peers.ts";
@@ -59,7 +60,7 @@ export function genesisRecovered(
 
 /**
  * Reads the newest archive entry that verifies (content hash, network, digest and certificate) and the
- * votes file; throws CoinError when the newest readable entry belongs to another network.
+ * votes file; throws CoinError when entries of another network are there and none of this one.
  */
 export function recover(disk: DiskReader, network: Network, verifier?: Verifier): Recovered {
   const setAside: { name: string; problem: string }[] = [];
@@ -146,10 +147,12 @@ function parseAlphaLogName(name: string): number | undefined {
  */
 export function checkEntry(
   network: Network,
-  entry: { hash: string },
+  entry: { hash: string; ms?: number },
   bytes: Uint8Array,
   verifier?: Verifier,
 ): { commit: Commit } | { foreign: true } | string {
+  // The content hash first: a flipped bit in the network id must read as damage, not as another network.
+  if (sha256HexSync(bytes) !== entry.hash) return "its content does not hash to its name";
   let decoded;
   try {
     decoded = decodeCommit(bytes);
@@ -160,6 +163,10 @@ export function checkEntry(
   if (decoded.networkId !== network.id) return { foreign: true };
   const problem = checkCommit(network, decoded.networkId, decoded.commit, verifier);
   if (problem !== undefined) return problem;
-  if (sha256HexSync(bytes) !== entry.hash) return "its content does not hash to its name";
+  // The name's time is not covered by the hash: it must be the frame's, or an old entry renamed could
+  // pass for the newest.
+  if ("ms" in entry && entry.ms !== frameStartMs(decoded.commit.frame, network.intervalMs)) {
+    return `its name's time is not the start of its frame ${decoded.commit.frame}`;
+  }
   return { commit: decoded.commit };
 }

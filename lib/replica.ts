@@ -1233,6 +1233,10 @@ export class Replica {
     }
     const now = this.#nowMs;
     const frame = acceptingFrame(now, this.network.timing);
+    if (frame < this.network.startFrame) {
+      const starts = new Date(frameStartMs(this.network.startFrame, this.network.intervalMs)).toISOString();
+      return this.#answer(request, this.#reject("not_started", { id: tx.id, starts }));
+    }
     const alpha = this.network.servers[alphaIndex(frame, this.network.servers.length)]!;
     if (alpha.index !== this.me.index) {
       if (relayed) return this.#answer(request, this.#reject("not_alpha", { id: tx.id, alpha: alpha.name }));

@@ -73,6 +73,21 @@ export function decodeVotes(bytes: Uint8Array): VotesRecord | { problem: string 
       txs.push(tx);
     }
     const m = o.memory;
+    const round = (x: unknown) => Number.isInteger(x) && (x as number) >= -1 && (x as number) <= 0x7fff_ffff;
+    const digest = (x: unknown) =>
+      x === undefined || x === null || (typeof x === "string" && /^[0-9a-f]{64}$/.test(x));
+    if (
+      !Number.isSafeInteger(o.height) || typeof o.prevDigest !== "string" || typeof m !== "object" ||
+      m === null ||
+      !round(m.round) || !round(m.lockedRound) || !round(m.validRound) || !digest(m.lockedDigest) ||
+      !digest(m.validDigest) || !Array.isArray(m.signed) ||
+      !m.signed.every((v: { round: unknown; step: unknown; digest: unknown }) =>
+        round(v.round) && (v.step === "prevote" || v.step === "precommit") && typeof v.digest === "string" &&
+        digest(v.digest)
+      ) || (o.locked !== null && (!Number.isSafeInteger(o.locked.frame) || !digest(o.locked.digest)))
+    ) {
+      return { problem: "its fields are not what a votes file holds" };
+    }
     const signed = (m.signed as { round: number; step: VoteStep; digest: string }[]).map((s) => ({
       round: s.round,
       step: s.step,

@@ -433,15 +433,10 @@ Deno.test("recover() sets aside a damaged votes file: votes lost, the entry stil
   }
 });
 
-// The two tests below state what recovery should do and lib/recovery.ts (checkEntry, recover) does not
-// do yet; they are ignored until it does: remove `ignore` then.
-
 Deno.test({
   name: "recover() sets aside an entry whose network id bytes are damaged (not another network's)",
-  ignore: true,
   fn() {
-    // checkEntry() compares the network id before the content hash: one flipped bit in bytes 1 to 32
-    // makes a damaged file look like a sound file of another network. Alone, it stops the server.
+    // The content hash is checked before the network id: one flipped bit in bytes 1 to 32 is damage.
     const spoilt = NEW.bytes.slice();
     spoilt[1]! ^= 1;
     const recovered = recover(memoryDisk({ [NEW.name]: spoilt }), NETWORK);
@@ -452,10 +447,8 @@ Deno.test({
 
 Deno.test({
   name: "recover() loads the highest certified frame, whatever ms a file's name claims",
-  ignore: true,
   fn() {
-    // The ms in a name is not covered by its hash nor checked against the commit's frame: the older
-    // commit under a later ms is loaded instead of the newer one.
+    // The ms in a name is not covered by its hash: a name whose ms is not its frame's start is set aside.
     const lying = archiveName(OLD.hash, NEW.ms + 60_000);
     const recovered = recover(memoryDisk({ [lying]: OLD.bytes, [NEW.name]: NEW.bytes }), NETWORK);
     assert.equal(recovered.frame, F0 + 1);

@@ -41,6 +41,7 @@ import {
   MAX_MISSED_FRAMES,
   MAX_ROUND_LEAD,
   Replica,
+  SKIP_AFTER_FRAMES,
   STARTUP_GRACE_FRAMES,
 } from "../lib/replica.ts";
 import { decodeTx, type Tx } from "../lib/tx.ts";
@@ -1548,6 +1549,27 @@ Deno.test("a replica does not adopt a commit while its own last commit is still 
   assert.equal(replica.committed.frame, F0 + 1);
 });
 
+Deno.test("after an outage longer than SKIP_AFTER_FRAMES, one agreement skips to the newest ended frame, empty", () => {
+  const cluster = new Cluster();
+  let down = true;
+  cluster.route = () => !down;
+  cluster.runUntil(endOf(6) + 100);
+  for (const i of [0, 1, 2]) assert.equal(cluster.replica(i).committed.frame, F0 - 1);
+  down = false;
+  cluster.runUntil(endOf(9) + 600);
+  const [skip] = commitWrites(cluster.actions(0));
+  const { commit } = decodeCommit(skip!.files[0]!.bytes);
+  assert.equal(commit.cert.height, F0, "decided by the agreement on F0");
+  assert.ok(commit.frame > F0 + SKIP_AFTER_FRAMES, `it certifies frame F0 + ${commit.frame - F0}`);
+  assert.ok(commit.frame < Math.floor(skip!.commit!.frame + 1), "a frame that had ended");
+  assert.equal(commit.state.ledger.hash, GENESIS.state.ledger.hash, "nothing in it");
+  assertAgreed(cluster, commit.frame);
+  for (const i of [0, 1, 2]) {
+    assert.equal(cluster.events(i, "consensus")[0]!.skipped_from, F0, `s${i}`);
+    assert.ok(cluster.replica(i).committed.frame >= F0 + 8, `s${i} goes on frame by frame`);
+  }
+});
+
 // ---- amnesia -------------------------------------------------------------------------------------------
 
 Deno.test("a replica whose votes are lost signs nothing for a frame that ended before its start plus the skew", () => {
@@ -1580,7 +1602,7 @@ Deno.test("a replica whose votes are lost signs nothing for a frame that ended b
   assert.ok(
     !votesWrites(cluster.actions(1)).some((v) => v.record.memory.signed.length > 0 && v.record.height <= F0),
   );
-  assert.ok(slots.some((slot) => slot.startsWith(`${F0 + 2}:`)), "it votes again from F0 + 1 on");
+  assert.ok(slots.some((slot) => slot.startsWith(`${F0 + 1}:`)), "it votes again from F0 + 1 on");
   assertAgreed(cluster, F0 + 4);
 });
 
