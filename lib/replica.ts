@@ -808,7 +808,8 @@ export class Replica {
       txs: evaluation.txs.length,
       applied,
       rejected: Object.entries(rejected).map(([c, k]) => `${c}:${k}`).join(",") || undefined,
-      after_ms: Math.max(0, p.committedMs - frameStartMs(p.frame + 1, this.network.intervalMs)),
+      // From the frame's end to its certificate, as seen here.
+      decided_ms: Math.max(0, p.committedMs - frameStartMs(p.frame + 1, this.network.intervalMs)),
       ...(p.frame !== p.instance.slot.height ? { skipped_from: p.instance.slot.height } : {}),
     });
   }

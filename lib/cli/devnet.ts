@@ -49,18 +49,15 @@ class LiveView {
         const v = this.#frame(frame!);
         v.reported.add(server);
         v.agree = String(e.agree);
-        v.hash = String(e.hash);
+        v.hash = String(e.digest);
         v.applied = Math.max(v.applied, Number(e.applied ?? 0));
         break;
       }
-      case "out_of_sync":
-        this.#frame(frame!).notes.push(`${server} out of sync`);
-        break;
       case "catchup_received":
-        this.#frame(frame!).notes.push(`${server} caught up from ${e.from}`);
+        this.#frame(frame!).notes.push(`${server} caught up to a certified frame`);
         break;
       case "no_consensus":
-        this.#frame(frame!).notes.push(`${server}: no consensus (${e.seen} voted)`);
+        this.#frame(frame!).notes.push(`${server}: no quorum for ${e.missed} frames (round ${e.round})`);
         break;
       case "halt":
         this.#io.out(`! ${server} halted: ${e.reason}`);
