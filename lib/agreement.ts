@@ -148,6 +148,11 @@ export class Agreement {
   #proposeTimeoutAt: number | undefined;
   #decision: { round: number; digest: string } | undefined;
   #started = false;
+  /**
+   * The round this server was in before a restart: it may have proposed there already, and a second,
+   * different proposal would read as a lie, so it proposes nothing in it.
+   */
+  readonly #noProposalRound: number | undefined;
   #nowMs = 0;
   #out: Intent[] = [];
 
@@ -157,6 +162,7 @@ export class Agreement {
     }
     this.#o = options;
     const r = options.restored;
+    this.#noProposalRound = r?.round;
     if (r !== undefined) {
       this.#round = r.round;
       this.#lockedRound = r.lockedRound;
@@ -333,7 +339,7 @@ export class Agreement {
     this.#proposeTimeoutAt = undefined;
     // A server that may not vote still proposes: a proposal is not a vote, and two proposals of one
     // round (a restarted proposer's) cannot make honest voters sign twice.
-    if (this.#o.proposer(round) === this.#o.me) {
+    if (this.#o.proposer(round) === this.#o.me && round !== this.#noProposalRound) {
       this.#out.push({
         type: "propose",
         round,

@@ -176,7 +176,7 @@ interface Instance {
   readonly agreement: Agreement;
   readonly startedMs: number;
   /** The first proposal of each round (from its proposer) and its body, kept as evidence. */
-  readonly proposals: Map<number, { body: Uint8Array; frame: number; txs: readonly Tx[] }>;
+  readonly proposals: Map<number, { body: Uint8Array; frame: number; txs: readonly Tx[]; valid: boolean }>;
   readonly byDigest: Map<string, Evaluation>;
   /** Signed votes by `step:round:signer`, and this server's own messages to send again. */
   readonly voteBodies: Map<string, Uint8Array>;
@@ -282,7 +282,8 @@ export class Replica {
     this.#committed = { frame: r.frame, digest: r.digest, state: r.state, commit: r.commit };
     this.#durableFrame = r.frame;
     const span = this.#recentSpan();
-    this.#txIndex = new TxIndex(r.commit === undefined ? r.frame + 1 : r.frame - span + 1);
+    // From the genesis everything is known: no frame before the first holds a transfer.
+    this.#txIndex = new TxIndex(r.commit === undefined ? Number.MIN_SAFE_INTEGER : r.frame - span + 1);
     this.#txIndex.learn(r.state.recent);
     // The transfers accepted before a restart are back in their buffers, as promised.
     for (const [frame, txs] of r.alpha) {
@@ -618,14 +619,19 @@ export class Replica {
         if (buffer !== undefined && alphaIndex(h, this.network.servers.length) === this.me.index) {
           txs = buffer.txs;
           verified = buffer.verified;
-        } else if (beta !== undefined && beta.frame === h) {
+        } else if (beta !== undefined && beta.frame === h && beta.valid) {
           txs = beta.txs;
         }
       }
     }
     const body = this.#sign(proposalPayload(this.network.id, { ...inst.slot, round }, polRound, frame, txs));
     inst.mine.set(`proposal:${round}`, body);
-    inst.proposals.set(round, { body: concatBytes(body).subarray(LENGTH_PREFIX_BYTES), frame, txs });
+    inst.proposals.set(round, {
+      body: concatBytes(body).subarray(LENGTH_PREFIX_BYTES),
+      frame,
+      txs,
+      valid: true,
+    });
     this.#out.push({ type: "broadcast", message: body, greeting: txs.length === 0 });
     const evaluation = this.#evaluate(inst, frame, txs, this.me.index, verified, verified !== undefined);
     this.#handle(inst.agreement.proposal(this.#nowMs, round, polRound, evaluation?.digest));
@@ -840,6 +846,11 @@ export class Replica {
     if (verified === undefined) {
       for (const [i, tx] of txs.entries()) {
         if (!verifyTx(tx, this.#verifier)) {
+          if (proposer === this.me.index) {
+            throw new Error(
+              "Invariant broken: this server proposed a transfer whose signature does not verify",
+            );
+          }
           const round = [...inst.proposals].find(([, p]) => p.txs === txs)?.[0];
           const body = round === undefined ? undefined : inst.proposals.get(round)?.body;
           this.#proveLie(
@@ -949,7 +960,9 @@ export class Replica {
       }
       if (inst.decided !== undefined) this.#want(true);
     }
-    if (this.#held.length > 0) this.#want(false);
+    // Messages held for a later agreement than the next one: this server is behind.
+    const next = this.#committed.frame + 1;
+    if (this.#held.some((m) => heightOf(m.payload) > next)) this.#want(false);
   }
 
   /** Asks for a certified state newer than the committed one (at most once per Δ). */
@@ -1108,7 +1121,8 @@ export class Replica {
     for (let off = 0; off < txBytes.length; off += TX_BYTES) {
       txs.push(decodeTx(txBytes.slice(off, off + TX_BYTES))!);
     }
-    inst.proposals.set(round, { body: m.body, frame, txs });
+    const proposal = { body: m.body, frame, txs, valid: false };
+    inst.proposals.set(round, proposal);
     if (round === 0) {
       // Pass the beta's signed proposal on: a server it missed still gets the buffer, and a later
       // proposer can propose it again instead of an empty frame.
@@ -1122,6 +1136,7 @@ export class Replica {
     let digest: string | undefined;
     if (polRound >= round) digest = undefined;
     else digest = this.#evaluate(inst, frame, txs, m.sender, undefined)?.digest;
+    proposal.valid = digest !== undefined;
     this.#handle(inst.agreement.proposal(this.#nowMs, round, polRound, digest));
   }
 
@@ -1491,6 +1506,11 @@ function lengthPrefix(bytes: number): Uint8Array {
   const prefix = new Uint8Array(LENGTH_PREFIX_BYTES);
   new DataView(prefix.buffer).setUint32(0, bytes);
   return prefix;
+}
+
+/** The height of a proposal or vote payload (0 for anything shorter). */
+function heightOf(payload: Uint8Array): number {
+  return payload.length >= VOTE_HEAD_BYTES ? readU64(viewOf(payload), 1 + HASH_BYTES) : 0;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -491,12 +491,12 @@ Deno.test("restored memory: resumes in the saved round with its lock, and never 
   assert.deepEqual(b.proposal(5700, 3, 2, A), [prevote(3, A)]);
 });
 
-Deno.test("restored memory: a restarted proposer proposes its valid value with its round", () => {
+Deno.test("restored memory: a restarted proposer proposes nothing in the round it was in", () => {
+  // It may have proposed there before the crash: a second, different proposal would read as a lie.
   const memory: AgreementMemory = { ...lockedMemory([]), round: 3 };
   const a = agreement(FOUR, 3, { restored: memory });
-  assert.deepEqual(a.start(5000), [{ type: "propose", round: 3, polRound: 1, validDigest: A }]);
-  assert.deepEqual(a.proposal(5000, 3, 1, A), [], "waits for the proof of round 1");
-  assert.deepEqual(lastOf(votes(a, 5001, "prevote", 1, [0, 1, 3], A)), [prevote(3, A)]);
+  assert.deepEqual(a.start(5000), []);
+  assert.equal(a.round, 3);
 });
 
 Deno.test("restored memory: the restored signed votes, counted again, decide with the others' votes", () => {

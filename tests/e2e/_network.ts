@@ -3,6 +3,7 @@
 
 import { firstFrameStart } from "../../lib/devnet.ts";
 import { generateKeyPair, type KeyPair, writeKeyFile } from "../../lib/keys.ts";
+import { DEFAULT_SKEW_MS, type Network, parseNetwork } from "../../lib/peers.ts";
 import { runCoin } from "../_helpers.ts";
 
 export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -184,8 +185,28 @@ export class TestNetwork {
     return `${this.dir}/peers.json`;
   }
 
+  /** peers.json as the servers read it (it may have been rewritten since create()). */
+  get network(): Network {
+    return parseNetwork(JSON.parse(Deno.readTextFileSync(this.peersFile)), this.peersFile);
+  }
+
+  /** The network's first frame ("start" in peers.json): nothing is committed or accepted before it. */
+  get startFrame(): number {
+    return this.network.startFrame;
+  }
+
+  /**
+   * `skew` (seconds) goes into peers.json when given; "start" leaves the servers 4 s (plus the skew) to
+   * start before the first frame.
+   */
   static async create(
-    options: { servers?: number; interval?: number; accounts?: number; genesisAmount?: number } = {},
+    options: {
+      servers?: number;
+      interval?: number;
+      accounts?: number;
+      genesisAmount?: number;
+      skew?: number;
+    } = {},
   ): Promise<TestNetwork> {
     const n = options.servers ?? 3;
     const dir = await Deno.makeTempDir({ prefix: "coin-e2e-" });
@@ -200,8 +221,13 @@ export class TestNetwork {
     for (let i = 0; i < accounts.length; i++) await writeKeyFile(`${dir}/a${i + 1}.key`, accounts[i]!);
     const peers = {
       // Servers start one after another: allow them 4 s before the first frame must end.
-      start: firstFrameStart(Date.now(), 4_000),
+      start: firstFrameStart(
+        Date.now(),
+        4_000,
+        options.skew === undefined ? DEFAULT_SKEW_MS : options.skew * 1000,
+      ),
       interval,
+      ...(options.skew === undefined ? {} : { skew: options.skew }),
       servers: serverKeys.map((k, i) => ({
         name: `s${i + 1}`,
         key: k.publicHex,
@@ -264,11 +290,30 @@ export class TestNetwork {
     return JSON.parse(r.stdout || "[]");
   }
 
-  /** Waits until every running server is in sync on one agreed hash. */
+  /**
+   * Waits until every server in `indices` (default: the running ones) committed the network's first
+   * frame: before it the servers refuse transfers ("not_started") and agree only on the genesis.
+   */
+  async untilStarted(indices?: number[], timeoutMs = 30_000): Promise<void> {
+    const startFrame = this.startFrame;
+    await this.until(`the network's first frame ${startFrame} is committed`, async () => {
+      const which = indices ?? this.servers.filter((s) => s.running).map((s) => s.index);
+      const rows = await this.status();
+      return which.length > 0 &&
+        which.every((i) => rows[i]?.reachable === true && Number(rows[i]!.committedFrame) >= startFrame);
+    }, timeoutMs);
+  }
+
+  /**
+   * Waits until every running server is in sync on one agreed hash, past the network's first frame (the
+   * genesis that all share before it is no agreement).
+   */
   async untilAgreed(timeoutMs = 20_000): Promise<string> {
+    const startFrame = this.startFrame;
     return await this.until("all running servers agree", async () => {
       const rows = (await this.status()).filter((_, i) => this.servers[i]!.running);
       if (rows.length === 0 || rows.some((r) => r.reachable !== true || r.inSync !== true)) return undefined;
+      if (rows.some((r) => Number(r.committedFrame) < startFrame)) return undefined;
       const hashes = new Set(rows.map((r) => r.committedHash));
       return hashes.size === 1 ? String(rows[0]!.committedHash) : undefined;
     }, timeoutMs);
