@@ -89,7 +89,7 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: "equivocating-beta-n5",
     description: "the same equivocation in a 5-server network (3 of 5 on each side)",
-    config: config({ servers: 5, liars: 1, faults: new Set(["equivocate"]) }),
+    config: config({ seed: 1, servers: 5, liars: 1, faults: new Set(["equivocate"]) }),
     hooks: {},
     expect: ["agreement", "chain", "once_only"],
     fixed: false,
