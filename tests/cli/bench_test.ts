@@ -37,6 +37,11 @@ Deno.test("coin bench --json reports every figure from a short run", async () =>
   assert.ok(Array.isArray(j.peak_rss_mb) && j.peak_rss_mb.length === 3);
   assert.ok(j.frames_total >= 1);
   assert.equal(j.accounts, 10000);
+  // Figures of something that happened: the ingest server took transfers (none refused as sent before the
+  // network's first frame), and the network agreed on frames and committed the offered transfers.
+  assert.ok(j.ingest.accepted > 0, `the ingest server accepted transfers: ${JSON.stringify(j.ingest)}`);
+  assert.equal(j.ingest.rejected.not_started, undefined, JSON.stringify(j.ingest));
+  assert.ok(j.frames_agreed >= 1 && j.network.committed > 0, JSON.stringify(j.network));
 });
 
 Deno.test("coin bench refuses an unknown --only part", async () => {

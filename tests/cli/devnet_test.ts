@@ -270,9 +270,16 @@ Deno.test({
     assert.ok(Date.now() - net.startedMs >= 5_000, "ran for the seconds asked");
     const stopped = assertStoppedEverything(net, pids);
     assert.equal(stopped[4], "0", net.output);
+    assert.ok(Number(stopped[3]) >= 1, `some frame was agreed\n${net.output}`);
+    // The network starts 2 to 3 s after the command: the few frames of the run are each certified by a
+    // quorum (agree=K/3 counts the precommits a server saw, so a slow third server may show as 2/3).
     const frames = net.lines.filter((l) => FRAME_LINE.test(l));
-    assert.ok(frames.some((l) => l.includes(" 3/3 ")), net.output);
-    for (const line of frames) assert.equal(line.match(FRAME_LINE)![4], "0", line);
+    assert.ok(frames.length >= 1, net.output);
+    for (const line of frames) {
+      const [, , agree, , committed] = line.match(FRAME_LINE)!;
+      assert.match(agree!, /^[23]\/3$/, line);
+      assert.equal(committed, "0", line);
+    }
   },
 });
 

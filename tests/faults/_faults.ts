@@ -4,7 +4,10 @@
 
 import assert from "node:assert/strict";
 import { fromHex, toHex } from "../../lib/_bytes.ts";
+import { parseArchiveName, readEntryBytes } from "../../lib/archive.ts";
+import type { Commit } from "../../lib/certificate.ts";
 import { type Response, ServerConnection } from "../../lib/client.ts";
+import { lastFrameFor, recentFrames } from "../../lib/frames.ts";
 import type { KeyPair } from "../../lib/keys.ts";
 import { decodeTx, signTx, type Tx } from "../../lib/tx.ts";
 import { Kind } from "../../lib/wire.ts";
@@ -18,13 +21,20 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** A network whose first `funded` accounts each start with `amount` coins (`skew` in seconds, optional). */
+/**
+ * A network whose first `funded` accounts each start with `amount` coins (`skew` in seconds, optional).
+ * Its first frame ("start" in peers.json) lies a few seconds ahead: see startNetwork.
+ */
 export async function fundedNetwork(
   options: { servers: number; accounts: number; funded: number; amount: number; skew?: number },
 ): Promise<TestNetwork> {
-  const net = await TestNetwork.create({ servers: options.servers, interval: 1, accounts: options.accounts });
+  const net = await TestNetwork.create({
+    servers: options.servers,
+    interval: 1,
+    accounts: options.accounts,
+    ...(options.skew === undefined ? {} : { skew: options.skew }),
+  });
   const peers = JSON.parse(await Deno.readTextFile(net.peersFile));
-  if (options.skew !== undefined) peers.skew = options.skew;
   peers.genesis = Object.fromEntries(
     net.accounts.slice(0, options.funded).map((a) => [a.publicHex, options.amount]),
   );
@@ -33,15 +43,19 @@ export async function fundedNetwork(
 }
 
 /**
- * Starts servers `indices`, waits until they agree, then until the network is older than a transfer's
- * time window: a server answers "never" for a transfer only when it knows every frame of the window,
- * and a network that just started knows none before its first frame.
+ * Starts servers `indices` and waits until they committed the network's first frame and agree. With
+ * `fullWindow` (the default) it then waits until a transfer signed now has its whole time window after
+ * the first frame: a server answers "never" only when it knows every frame of the window, and one that
+ * started from the genesis knows none before the first frame.
  */
-export async function startNetwork(net: TestNetwork, indices: number[], windowMs = 6_000): Promise<void> {
-  const t0 = Date.now();
+export async function startNetwork(net: TestNetwork, indices: number[], fullWindow = true): Promise<void> {
   for (const i of indices) net.servers[i]!.start();
+  await net.untilStarted(indices);
   await untilAgreedOn(net, indices);
-  await sleep(Math.max(0, t0 + windowMs - Date.now()));
+  if (!fullWindow) return;
+  const { timing, startFrame } = net.network;
+  const windowStarts = (ms: number) => lastFrameFor(ms, timing) - recentFrames(timing) + 1;
+  while (windowStarts(Date.now()) < startFrame) await sleep(100);
 }
 
 /** Sends one request to server `index` on a fresh connection. */
@@ -76,17 +90,19 @@ export async function balanceOn(net: TestNetwork, index: number, account: Uint8A
 }
 
 /**
- * Waits until every server in `indices` is in sync on one committed hash for two checks in a row
- * (the second at least one frame later), and returns that hash.
+ * Waits until every server in `indices` is in sync on one committed hash (a frame digest) past the
+ * network's first frame, and returns that hash.
  */
 export async function untilAgreedOn(
   net: TestNetwork,
   indices: number[],
   timeoutMs = 20_000,
 ): Promise<string> {
+  const startFrame = net.startFrame;
   return await net.until(`servers ${indices.map((i) => i + 1).join(",")} agree`, async () => {
     const rows = await Promise.all(indices.map((i) => statusOf(net, i)));
     if (rows.some((r) => r === undefined || r.inSync !== true)) return undefined;
+    if (rows.some((r) => Number(r!.committedFrame) < startFrame)) return undefined;
     const hashes = new Set(rows.map((r) => r!.committedHash));
     return hashes.size === 1 ? String(rows[0]!.committedHash) : undefined;
   }, timeoutMs);
@@ -132,42 +148,115 @@ export function logFields(line: string): Record<string, string> {
   return fields;
 }
 
-/** `coin archive verify` passes and every entry of `ls --json` holds `supply`; returns the entries. */
+/** One archive entry as checkArchive reads it. */
+export interface ArchivedFrame {
+  /** SHA-256 of the file (its name's first part). */
+  hash: string;
+  frame: number;
+  /** The certified frame digest: the same on every server that committed the frame, unless forked. */
+  digest: string;
+  supply: number | null;
+  file: string;
+}
+
+/**
+ * Copies the archive entries of `server` to a new directory (with peers.json for `coin archive verify`).
+ * A running server prunes old entries every frame: a file listed and then gone is skipped.
+ */
+async function snapshotArchive(net: TestNetwork, server: ServerProcess): Promise<string> {
+  const dir = await Deno.makeTempDir({ dir: net.dir, prefix: `${server.name}-archive-` });
+  for await (const item of Deno.readDir(server.archiveDir)) {
+    if (!item.isFile || parseArchiveName(item.name) === undefined) continue;
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(`${server.archiveDir}/${item.name}`);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) continue;
+      throw err;
+    }
+    await Deno.writeFile(`${dir}/${item.name}`, bytes);
+  }
+  return dir;
+}
+
+/**
+ * The certified commit of `frame` in `server`'s archive, or undefined when it holds none (any more: a
+ * running server prunes old entries).
+ */
+export async function archivedCommit(server: ServerProcess, frame: number): Promise<Commit | undefined> {
+  const ms = frame * server.net.intervalSeconds * 1000;
+  for await (const item of Deno.readDir(server.archiveDir)) {
+    const parsed = parseArchiveName(item.name);
+    if (!item.isFile || parsed === undefined || parsed.ms !== ms) continue;
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(`${server.archiveDir}/${item.name}`);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) continue;
+      throw err;
+    }
+    const read = readEntryBytes(parsed, bytes);
+    if ("problem" in read) throw new Error(`${server.name}: ${item.name}: ${read.problem}`);
+    return read.commit;
+  }
+  return undefined;
+}
+
+/**
+ * `coin archive verify` passes (content, digest, certificate against peers.json) and every entry of
+ * `coin archive ls --json` holds `supply`; returns the entries with their frame digests. The archive is
+ * read from a copy, as the server (running or not) left it.
+ */
 export async function checkArchive(
   net: TestNetwork,
   server: ServerProcess,
   supply: number,
-): Promise<{ hash: string; seconds: number; supply: number | null; file: string }[]> {
-  const v = await net.coin(["archive", "verify", "--dir", server.archiveDir]);
-  assert.equal(v.code, 0, `${server.name}: archive verify\n${v.stdout}${v.stderr}`);
-  const ls = await net.coin(["archive", "ls", "--dir", server.archiveDir, "--json"]);
-  assert.equal(ls.code, 0, ls.stderr);
-  const entries = JSON.parse(ls.stdout) as {
-    hash: string;
-    seconds: number;
-    supply: number | null;
-    file: string;
-  }[];
-  assert.ok(entries.length > 0, `${server.name} has archive entries`);
-  for (const e of entries) assert.equal(e.supply, supply, `${server.name}: supply of ${e.file}`);
-  return entries;
+): Promise<ArchivedFrame[]> {
+  const dir = await snapshotArchive(net, server);
+  try {
+    const v = await net.coin(["archive", "verify", "--dir", dir, "--peers", net.peersFile]);
+    assert.equal(v.code, 0, `${server.name}: archive verify\n${v.stdout}${v.stderr}`);
+    const ls = await net.coin(["archive", "ls", "--dir", dir, "--json"]);
+    assert.equal(ls.code, 0, ls.stderr);
+    const rows = JSON.parse(ls.stdout) as {
+      hash: string;
+      frame: number | null;
+      supply: number | null;
+      file: string;
+      ok: boolean;
+    }[];
+    assert.ok(rows.length > 0, `${server.name} has archive entries`);
+    const entries: ArchivedFrame[] = [];
+    for (const e of rows) {
+      assert.ok(e.ok, `${server.name}: ${e.file} reads`);
+      assert.equal(e.supply, supply, `${server.name}: supply of ${e.file}`);
+      const read = readEntryBytes(e, await Deno.readFile(`${dir}/${e.file}`));
+      if ("problem" in read) throw new Error(`${server.name}: ${e.file}: ${read.problem}`);
+      assert.equal(read.commit.frame, e.frame, `${server.name}: frame of ${e.file}`);
+      entries.push({ ...e, frame: read.commit.frame, digest: read.commit.cert.digest });
+    }
+    return entries;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 /**
- * No fork: wherever two archives hold an entry for the same frame (same seconds), it is the same
- * database. Returns how many frames were compared between at least two servers.
+ * No fork: wherever two archives hold an entry for the same frame, it certifies the same digest (the
+ * files may differ: each holds the signatures its server collected). Returns how many frames were
+ * compared between at least two servers.
  */
-export function assertNoFork(archives: { hash: string; seconds: number }[][]): number {
+export function assertNoFork(archives: { frame: number; digest: string }[][]): number {
   const byFrame = new Map<number, Set<string>>();
   const seen = new Map<number, number>();
   for (const entries of archives) {
     for (const e of entries) {
-      byFrame.set(e.seconds, (byFrame.get(e.seconds) ?? new Set()).add(e.hash));
-      seen.set(e.seconds, (seen.get(e.seconds) ?? 0) + 1);
+      byFrame.set(e.frame, (byFrame.get(e.frame) ?? new Set()).add(e.digest));
+      seen.set(e.frame, (seen.get(e.frame) ?? 0) + 1);
     }
   }
-  for (const [seconds, hashes] of byFrame) {
-    assert.equal(hashes.size, 1, `archives disagree on the frame at ${seconds}: ${[...hashes].join(" ")}`);
+  for (const [frame, digests] of byFrame) {
+    assert.equal(digests.size, 1, `archives disagree on frame ${frame}: ${[...digests].join(" ")}`);
   }
   return [...seen.values()].filter((n) => n > 1).length;
 }

@@ -3,12 +3,15 @@
 
 import assert from "node:assert/strict";
 import {
+  assertNoFork,
   balanceOn,
   checkArchive,
   fundedNetwork,
   keepLogs,
+  logFields,
   sleep,
   startNetwork,
+  statusOf,
   TransferStream,
   untilAgreedOn,
 } from "./_faults.ts";
@@ -25,34 +28,52 @@ Deno.test("a server paused for several frames catches up after SIGCONT", async (
 
     for (const pauseMs of [5_000, 12_000]) {
       await t.step(
-        `paused for ${pauseMs / 1000} s, it resumes, is sent the database and agrees`,
+        `paused for ${pauseMs / 1000} s, it resumes, catches up and agrees`,
         async () => {
           const before = {
             consensus: net.servers[0]!.events("consensus").length,
             received: s2.events("catchup_received").length,
+            decided: s2.events("consensus").length,
           };
           Deno.kill(s2.pid!, "SIGSTOP");
           await sleep(pauseMs);
           const during = net.servers[0]!.events("consensus").slice(before.consensus);
+          const resumedAt = Math.floor(Date.now() / 1000);
           Deno.kill(s2.pid!, "SIGCONT");
           assert.ok(
             during.filter((l) => l.includes("agree=2/3")).length >= pauseMs / 1000 - 3,
             `the other two kept agreeing while s2 was frozen\n${net.logs()}`,
           );
-          await net.until(
-            "s2 is sent the database",
-            () => s2.events("catchup_received").length > before.received,
-          );
+          // The others kept a quorum all along: s2 must not take its own pause for a lost consensus.
+          await net.until(`s2 commits a frame after ${resumedAt}`, async () => {
+            if (s2.events("halt").length > 0) {
+              throw new Error(`s2 halted when it resumed, though s1 and s3 kept agreeing:\n${s2.log}`);
+            }
+            const status = await statusOf(net, 1);
+            return status !== undefined && Number(status.committedFrame) > resumedAt;
+          });
           await untilAgreedOn(net, [0, 1, 2]);
-          const resumed = s2.log.split("\n").filter((l) =>
-            / s2 (skip_ahead|out_of_sync|catchup_received) /.test(l)
+          // It caught up with a certified state sent to it, or decided the frames it missed from the
+          // votes that waited in its sockets.
+          const received = s2.events("catchup_received").length - before.received;
+          const decided = s2.events("consensus").slice(before.decided)
+            .filter((l) => Number(logFields(l).frame) < resumedAt).length;
+          assert.ok(received + decided > 0, s2.log);
+          console.log(
+            `pause ${pauseMs / 1000} s: s2 caught up with ${received} certified states sent to it ` +
+              `and ${decided} frames decided from held votes`,
           );
-          assert.ok(resumed.length > 0, s2.log);
         },
       );
     }
 
     await t.step("after the pauses every transfer is accounted for on every server", async () => {
+      if (s2.events("halt").length > 0) {
+        // Reported by the step that paused it; its data directory is intact, so the accounting can
+        // still be checked on all three.
+        await s2.waitExit();
+        s2.start();
+      }
       await stream.stop();
       await stream.settle();
       assert.deepEqual(stream.contradictions, []);
@@ -64,15 +85,14 @@ Deno.test("a server paused for several frames catches up after SIGCONT", async (
           assert.equal(await balanceOn(net, i, a.publicKey), expected.get(a.publicHex), `s${i + 1}`);
         }
       }
-      for (const s of net.servers) await checkArchive(net, s, 3 * FUNDS);
-      const halted = net.servers.filter((s) => s.events("halt").length > 0);
-      assert.deepEqual(halted.map((s) => s.name), []);
+      const archives = [];
+      for (const s of net.servers) archives.push(await checkArchive(net, s, 3 * FUNDS));
+      assertNoFork(archives);
       console.log(
         `pause: ${stream.count("committed")} transfers committed, ${stream.count("never")} never; ` +
           `s2 catch-ups received: ${s2.events("catchup_received").length}, ` +
-          `stale votes dropped by s1/s3: ${
-            [0, 2].map((i) => net.servers[i]!.events("dropped").filter((l) => l.includes("stale")).length)
-              .join("/")
+          `messages dropped by s1/s3: ${
+            [0, 2].map((i) => net.servers[i]!.events("dropped").length).join("/")
           }`,
       );
     });
