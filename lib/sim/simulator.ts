@@ -375,6 +375,13 @@ export class Simulation {
   start(node: SimNode): void {
     if (node.replica !== undefined) return;
     const recovered = recover(node.disk, this.network);
+    if (recovered.votes === "lost") {
+      // Wiped, or its votes file torn: it signs nothing for frames up to this one (lib/replica.ts).
+      const horizon = frameAt(this.#local(node) + this.config.skewMs, this.config.intervalMs) - 1;
+      if (horizon >= Math.max(this.network.startFrame, this.checker.lastCommitted + 1)) {
+        this.#amnesic.set(node.index, horizon);
+      }
+    }
     for (const { name } of recovered.setAside) node.disk.rename(name, `${name}${CORRUPT_SUFFIX}`);
     if (node.honest && !node.tornAtCrash) {
       this.checker.recovered(node.index, this.#now, recovered.state, node.durable);
@@ -403,16 +410,14 @@ export class Simulation {
 
   /**
    * Restarts a node on an empty data directory. It lost its votes: until the network certifies a frame
-   * past what it may have signed, it does not count toward a quorum, and with more than n - q of them at
-   * once the network cannot know whether the frame in progress was decided among the lost votes, so it
-   * stops for good (the safe outcome); liveness is then not judged for the rest of the run.
+   * past what it may have signed, it cannot vote, and with fewer than a quorum of honest servers left that
+   * can, the frame in progress can never be decided (its lost votes may have decided it already), so the
+   * network stops for good (the safe outcome); liveness is then not judged for the rest of the run.
    */
   startWiped(node: SimNode): void {
     if (node.replica !== undefined) return;
     node.disk.wipe();
     node.durable = undefined;
-    const horizon = frameAt(this.#local(node) + this.config.skewMs, this.config.intervalMs);
-    this.#amnesic.set(node.index, horizon);
     this.start(node);
   }
 
@@ -424,7 +429,10 @@ export class Simulation {
   #checkAmnesia(): void {
     const certified = this.checker.lastCommitted;
     for (const [i, horizon] of this.#amnesic) if (certified >= horizon) this.#amnesic.delete(i);
-    if (this.#amnesic.size > this.network.servers.length - this.network.quorum && !this.#amnesiaStall) {
+    // Honest servers that may vote in the agreement in progress: with fewer than a quorum of them, the
+    // network cannot decide it (the liars can withhold their votes), ever.
+    const voters = this.nodes.filter((n) => n.honest && !this.#amnesic.has(n.index)).length;
+    if (voters < this.network.quorum && !this.#amnesiaStall) {
       this.#amnesiaStall = true;
       this.#step(`${this.#amnesic.size} servers lost their votes at once: the network may stop for good`);
     }

@@ -7,7 +7,6 @@ import { fromHex, toHex } from "../../lib/_bytes.ts";
 import { parseArchiveName, readEntryBytes } from "../../lib/archive.ts";
 import type { Commit } from "../../lib/certificate.ts";
 import { type Response, ServerConnection } from "../../lib/client.ts";
-import { lastFrameFor, recentFrames } from "../../lib/frames.ts";
 import type { KeyPair } from "../../lib/keys.ts";
 import { decodeTx, signTx, type Tx } from "../../lib/tx.ts";
 import { Kind } from "../../lib/wire.ts";
@@ -43,19 +42,13 @@ export async function fundedNetwork(
 }
 
 /**
- * Starts servers `indices` and waits until they committed the network's first frame and agree. With
- * `fullWindow` (the default) it then waits until a transfer signed now has its whole time window after
- * the first frame: a server answers "never" only when it knows every frame of the window, and one that
- * started from the genesis knows none before the first frame.
+ * Starts servers `indices` and waits until they committed the network's first frame and agree: before
+ * it ("start" in peers.json) they refuse transfers with "not_started".
  */
-export async function startNetwork(net: TestNetwork, indices: number[], fullWindow = true): Promise<void> {
+export async function startNetwork(net: TestNetwork, indices: number[]): Promise<void> {
   for (const i of indices) net.servers[i]!.start();
   await net.untilStarted(indices);
   await untilAgreedOn(net, indices);
-  if (!fullWindow) return;
-  const { timing, startFrame } = net.network;
-  const windowStarts = (ms: number) => lastFrameFor(ms, timing) - recentFrames(timing) + 1;
-  while (windowStarts(Date.now()) < startFrame) await sleep(100);
 }
 
 /** Sends one request to server `index` on a fresh connection. */
