@@ -44,6 +44,8 @@ import { Kind, LENGTH_PREFIX_BYTES, MAX_FRAME_TXS, openPeerMessage, signPeerMess
 
 /** Frames the committed state may lag the clock before a server without a quorum stops (or waits). */
 export const MAX_MISSED_FRAMES = 3;
+/** Intervals a server behind its clock waits for its peers' certified state before judging the quorum lost. */
+export const BEHIND_GRACE_INTERVALS = 2;
 /** Frames after start during which missing consensus is expected (the others may still be starting). */
 export const STARTUP_GRACE_FRAMES = 10;
 /** An agreement whose first frame ended this many frames ago may skip to the newest ended frame. */
@@ -247,6 +249,8 @@ export class Replica {
   #lastRejectLogFrame = -1;
   #noQuorum = false;
   #halted = false;
+  /** Since when the committed frame lags the clock too far (unix ms), undefined while it does not. */
+  #behindSinceMs: number | undefined;
   readonly metrics: ReplicaMetrics = {
     framesProcessed: 0,
     framesAgreed: 0,
@@ -916,8 +920,16 @@ export class Replica {
     const lag = current - 1 - this.#committed.frame;
     const starting = this.#nowMs < this.#startedMs + STARTUP_GRACE_FRAMES * I ||
       current <= this.network.startFrame + STARTUP_GRACE_FRAMES;
-    if (lag <= MAX_MISSED_FRAMES + 1 || starting) return;
+    if (lag <= MAX_MISSED_FRAMES + 1 || starting) {
+      this.#behindSinceMs = undefined;
+      return;
+    }
     if (this.#noQuorum && this.#waitForQuorum) return;
+    // Behind the clock: maybe the network lost its quorum, maybe this process was frozen or cut off while
+    // the others went on. Ask for their certified state, and judge only if it does not come.
+    this.#behindSinceMs ??= this.#nowMs;
+    this.#want(false);
+    if (this.#nowMs < this.#behindSinceMs + BEHIND_GRACE_INTERVALS * I) return;
     this.metrics.framesMissed = lag;
     const reason = `no quorum (${this.network.quorum} of ${this.network.servers.length}) certified a frame ` +
       `since frame ${this.#committed.frame} (digest ${

@@ -37,6 +37,7 @@ import { type Network, parseNetwork } from "../lib/peers.ts";
 import { alphaLogName, genesisRecovered, recover, type Recovered } from "../lib/recovery.ts";
 import {
   type Action,
+  BEHIND_GRACE_INTERVALS,
   EVIDENCE_PREFIX,
   MAX_MISSED_FRAMES,
   MAX_ROUND_LEAD,
@@ -1726,14 +1727,15 @@ Deno.test({
 
 Deno.test("a lone replica halts once no quorum certified a frame for too long after the startup grace", () => {
   const cluster = new Cluster(T0, { start: [1] });
-  cluster.runUntil(endOf(STARTUP_GRACE_FRAMES + 2));
+  cluster.runUntil(endOf(STARTUP_GRACE_FRAMES + 2 + BEHIND_GRACE_INTERVALS));
   const s1 = cluster.replica(1);
   assert.ok(s1.halted);
   const halt = cluster.history[1]!.find(({ action }) => action.type === "halt")!;
-  // Grace: until 10 frames after the start frame (and after this start). The first tick after it halts.
-  const graceEnd = T0 + (STARTUP_GRACE_FRAMES + 1) * 1_000;
+  // Grace: until 10 frames after the start frame (and after this start), then two intervals asking its
+  // peers for a certified state. The first tick after that halts.
+  const graceEnd = T0 + (STARTUP_GRACE_FRAMES + 1 + BEHIND_GRACE_INTERVALS) * 1_000;
   assert.ok(halt.at >= graceEnd && halt.at < graceEnd + 300, `halted at T0 + ${halt.at - T0}`);
-  const lag = STARTUP_GRACE_FRAMES + 1;
+  const lag = STARTUP_GRACE_FRAMES + 1 + BEHIND_GRACE_INTERVALS;
   assert.ok(lag > MAX_MISSED_FRAMES + 1);
   assert.deepEqual(halt.action, {
     type: "halt",
@@ -1749,7 +1751,7 @@ Deno.test("a lone replica halts once no quorum certified a frame for too long af
 
 Deno.test("a lone replica waiting for quorum refuses transfers with no_quorum, and takes them again once a certified state comes", async () => {
   const cluster = new Cluster(T0, { start: [0], waitForQuorum: true });
-  cluster.runUntil(endOf(STARTUP_GRACE_FRAMES + 2));
+  cluster.runUntil(endOf(STARTUP_GRACE_FRAMES + 2 + BEHIND_GRACE_INTERVALS));
   const s0 = cluster.replica(0);
   assert.equal(s0.halted, false);
   assert.deepEqual(ofType(cluster.actions(0), "halt"), []);

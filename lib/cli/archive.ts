@@ -14,11 +14,22 @@ function isoOf(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** An entry's bytes, or undefined when a running server pruned it since it was listed. */
+async function readEntry(dir: string, entry: ArchiveEntry): Promise<Uint8Array | undefined> {
+  try {
+    return await Deno.readFile(`${dir}/${entry.name}`);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+}
+
 async function readLedger(
   dir: string,
   entry: ArchiveEntry,
-): Promise<{ ledger?: Ledger; commit?: Commit; problem?: string }> {
-  const bytes = await Deno.readFile(`${dir}/${entry.name}`);
+): Promise<{ ledger?: Ledger; commit?: Commit; problem?: string; gone?: boolean }> {
+  const bytes = await readEntry(dir, entry);
+  if (bytes === undefined) return { gone: true };
   const read = readEntryBytes(entry, bytes);
   return "problem" in read
     ? { problem: read.problem }
@@ -74,7 +85,8 @@ Examples:
     if (sub === "ls") {
       const rows = [];
       for (const e of entries) {
-        const { ledger, commit, problem } = await readLedger(dir, e);
+        const { ledger, commit, problem, gone } = await readLedger(dir, e);
+        if (gone) continue; // pruned by a running server since it was listed
         rows.push({
           hash: e.hash,
           frame: commit?.frame ?? null,
@@ -152,10 +164,14 @@ Examples:
     const network = await readNetwork(values.peers ?? "./peers.json");
     let bad = 0;
     let done = 0;
+    let checkedCount = 0;
     for (const e of entries) {
       // A large archive takes a while: a progress line on a terminal, nothing when piped.
       if (io.errIsTerminal && entries.length > 1) io.progress?.(`verifying ${++done}/${entries.length}…`);
-      const checked = checkEntry(network, e, await Deno.readFile(`${dir}/${e.name}`));
+      const bytes = await readEntry(dir, e);
+      if (bytes === undefined) continue; // pruned by a running server since it was listed
+      checkedCount++;
+      const checked = checkEntry(network, e, bytes);
       const problem = typeof checked === "string"
         ? checked
         : "foreign" in checked
@@ -170,10 +186,10 @@ Examples:
       }
     }
     if (bad > 0) {
-      throw new CoinError(`${bad} of ${entries.length} archive entries in ${dir} do not verify`);
+      throw new CoinError(`${bad} of ${checkedCount} archive entries in ${dir} do not verify`);
     }
     io.out(
-      `All ${entries.length} archive entries in ${dir} verify: content, digest and certificate (${network.quorum} ` +
+      `All ${checkedCount} archive entries in ${dir} verify: content, digest and certificate (${network.quorum} ` +
         `of ${network.servers.length} servers)`,
     );
   },

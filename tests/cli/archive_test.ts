@@ -242,7 +242,7 @@ Deno.test("coin archive verify exits 1 naming a corrupted file; ls and show see 
   );
   assert.deepEqual(linesOf(verify.stdout), [
     `ok       ${entries[0]!.file.name}`,
-    `CORRUPT  ${bad}: its database holds a total supply of 149, not 150`,
+    `CORRUPT  ${bad}: its content does not hash to its name`,
     `ok       ${entries[2]!.file.name}`,
   ]);
 
