@@ -31,7 +31,7 @@ export type EventFields = Record<string, string | number | boolean | undefined>;
 
 /** Reasons a transfer is refused by the server rather than by the ledger rules. */
 export const SERVER_CODES = {
-  no_quorum: "no majority of servers agrees right now; transfers are refused until one does",
+  no_quorum: "no quorum of servers agrees right now; transfers are refused until one does",
   not_alpha: "this server is not the alpha of the current frame",
   not_started: 'the network\'s first frame has not begun yet (see "start" in peers.json)',
   alpha_unreachable: "the current alpha server cannot be reached; try again next frame",

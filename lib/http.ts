@@ -53,14 +53,19 @@ export function prometheus(server: Server): string {
     "",
     m.framesProcessed,
   ]]);
-  metric("coin_frames_agreed_total", "counter", "Frames for which a majority agreed on one hash.", [[
+  metric("coin_frames_agreed_total", "counter", "Frames certified by a quorum (committed here).", [[
     "",
     m.framesAgreed,
   ]]);
-  metric("coin_frames_missed_total", "counter", "Frames that ended without a majority.", [[
-    "",
-    m.framesMissed,
-  ]]);
+  metric(
+    "coin_frames_missed_total",
+    "counter",
+    "Frames the committed state lagged the clock by, when last judged without a quorum.",
+    [[
+      "",
+      m.framesMissed,
+    ]],
+  );
   metric(
     "coin_agreement_servers",
     "gauge",

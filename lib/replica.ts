@@ -460,6 +460,12 @@ export class Replica {
             concatBytes(item.send).subarray(LENGTH_PREFIX_BYTES),
           );
           this.#handle(inst.agreement.vote(nowMs, step, round, this.me.index, digest, signature).intents);
+        } else if (item.own.step === "precommit" && this.#prev?.instance.slot.height === item.own.height) {
+          // Decided before this server's own precommit was on disk: it still counts in agree=K/N.
+          const key = `precommit:${item.own.round}:${this.me.index}`;
+          const bodies = this.#prev.instance.voteBodies;
+          if (!bodies.has(key)) bodies.set(key, concatBytes(item.send).subarray(LENGTH_PREFIX_BYTES));
+          this.#maybeLogConsensus();
         }
       }
       this.#flushVotes();
@@ -1349,6 +1355,10 @@ export class Replica {
   /** Healthy when this replica committed a recent frame and a quorum is there. */
   health(nowMs: number): { ok: boolean; reason: string } {
     const current = frameAt(nowMs, this.network.intervalMs);
+    if (current < this.network.startFrame) {
+      const starts = new Date(frameStartMs(this.network.startFrame, this.network.intervalMs)).toISOString();
+      return { ok: false, reason: `the network's first frame begins at ${starts}` };
+    }
     if (this.#noQuorum) return { ok: false, reason: "no quorum of servers agrees (waiting for quorum)" };
     if (this.#committed.frame < current - 3) {
       return {
