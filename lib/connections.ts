@@ -25,6 +25,8 @@ export const MAX_CLIENT_QUEUED_BYTES = 4 * 1024 * 1024;
 export const CONNECTION_BUFFER_BYTES = 8 * 1024;
 /** Above this many bytes of unwritten responses, a client's next requests wait (are not read). */
 export const CLIENT_PAUSE_QUEUED_BYTES = 64 * 1024;
+/** Requests one connection may have unanswered before it stops being read. */
+export const MAX_UNANSWERED_REQUESTS = 4096;
 /** Messages at least this large are announced in the log when they start to arrive. */
 export const LARGE_MESSAGE_LOG_BYTES = 4 * 1024 * 1024;
 /**
@@ -217,6 +219,18 @@ export class Connections {
       },
     });
     const writer = new MessageWriter(conn, { maxQueuedBytes: MAX_CLIENT_QUEUED_BYTES });
+    // Answers are written in the order of the requests, but a request is not waited for before the next
+    // is read: an alpha answers a transfer only once it is on disk, and one write covers every transfer
+    // that came meanwhile.
+    let answered: Promise<void> = Promise.resolve();
+    let unanswered = 0;
+    const respond = (answer: Promise<Record<string, unknown>> | Record<string, unknown>) => {
+      unanswered++;
+      answered = Promise.all([answered, answer]).then(([, response]) => {
+        unanswered--;
+        writer.write([encodeResponse(response)]).catch(() => closeQuietly(conn));
+      }).catch(() => closeQuietly(conn));
+    };
     try {
       while (!this.#closing) {
         const body = await reader.next();
@@ -231,17 +245,18 @@ export class Connections {
           continue;
         }
         if (body[0] === Kind.hello || body[0] === Kind.auth) {
-          writer.write([encodeResponse(this.#authenticate(info, body[0], body.subarray(1)))])
-            .catch(() => closeQuietly(conn));
+          respond(this.#authenticate(info, body[0], body.subarray(1)));
           continue;
         }
         if (!CLIENT_KINDS.has(body[0]!)) {
           throw new ProtocolError(`unknown message kind 0x${body[0]!.toString(16)}`);
         }
-        const response = await this.#handlers.request(body[0]!, body.subarray(1));
-        const written = writer.write([encodeResponse(response)]).catch(() => closeQuietly(conn));
-        // A client that does not read its answers stops being read (and times out as idle).
-        if (writer.queuedBytes > CLIENT_PAUSE_QUEUED_BYTES) await written;
+        respond(this.#handlers.request(body[0]!, body.subarray(1)));
+        // A client that does not read its answers, or has too many unanswered, stops being read (and
+        // times out as idle).
+        if (unanswered > MAX_UNANSWERED_REQUESTS || writer.queuedBytes > CLIENT_PAUSE_QUEUED_BYTES) {
+          await answered;
+        }
       }
     } catch (err) {
       if (err instanceof ProtocolError) this.#handlers.dropped(remoteOf(conn), err.message);
