@@ -401,6 +401,11 @@ export async function measureNetwork(options: {
     const startMs = Date.now() + Math.ceil((total / signRate) * 4) + 5000;
     options.progress?.(`signing ${total} transfers (about ${Math.ceil(total / signRate)} s)…`);
     const txs = await signLoad(payers, total, startMs, startMs + options.seconds * 1000, options.signal);
+    // Connect just before the load: a server closes a connection idle for 10 s.
+    while (Date.now() < startMs - 500) {
+      checkAbort(options.signal);
+      await sleep(5);
+    }
     for (const s of files.servers) {
       const list = [];
       for (let c = 0; c < (options.connectionsPerServer ?? 2); c++) {

@@ -203,18 +203,21 @@ export class Connections {
         return n;
       },
     };
-    // Only a connection that answered a fresh challenge as a listed server may send a large message, and
-    // only under the key it proved, within the memory budget: the key in a message's head is public, and
-    // an old signed message can be replayed, so neither proves who is sending.
+    // Only a connection that answered a fresh challenge as a listed server may send a large message (its
+    // own or another listed server's, relayed), within that server's memory budget: the key in a message's
+    // head is public, and an old signed message can be replayed, so neither proves who is sending.
     const reader = new MessageReader(source, {
       maxBytes: MAX_CLIENT_MESSAGE_BYTES,
       bufferBytes: CONNECTION_BUFFER_BYTES,
       allowLarge: (head, size) => {
+        // The message may be signed by another listed server (a relayed proposal or vote): the memory it
+        // takes is charged to, and logged against, the server that proved itself on this connection.
         const key = head.length > 32 ? toHex(head.subarray(1, 33)) : "";
-        const ok = info.trusted && head[0] === Kind.peer && key === info.peerKey &&
-          size <= MAX_PEER_MESSAGE_BYTES && this.#reserve(info, key, size);
+        const prover = info.peerKey ?? "";
+        const ok = info.trusted && head[0] === Kind.peer && this.#handlers.isListed(key) &&
+          size <= MAX_PEER_MESSAGE_BYTES && this.#reserve(info, prover, size);
         // Progress for the operator: a large database can take seconds to arrive.
-        if (ok && size >= LARGE_MESSAGE_LOG_BYTES) this.#handlers.receiving(key, size);
+        if (ok && size >= LARGE_MESSAGE_LOG_BYTES) this.#handlers.receiving(prover, size);
         return ok;
       },
     });

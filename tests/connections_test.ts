@@ -22,7 +22,8 @@ import {
 import { freePorts } from "./e2e/_network.ts";
 import { makeKeyPairs, makeTempDir } from "./_helpers.ts";
 
-const [k1, k2, k3] = await makeKeyPairs(3) as [
+const [k1, k2, k3, stranger] = await makeKeyPairs(4) as [
+  Awaited<ReturnType<typeof makeKeyPairs>>[0],
   Awaited<ReturnType<typeof makeKeyPairs>>[0],
   Awaited<ReturnType<typeof makeKeyPairs>>[0],
   Awaited<ReturnType<typeof makeKeyPairs>>[0],
@@ -103,7 +104,7 @@ Deno.test("a replayed signed vote does not let a stranger send a large message u
   }
 });
 
-Deno.test("a connection that answered a fresh challenge as s2 may send s2's large message, not s3's", async () => {
+Deno.test("a connection that answered a fresh challenge as s2 may send a listed server's large message, charged to s2, not a stranger's", async () => {
   const s = await startServer();
   try {
     const c = await connect(s.port);
@@ -112,12 +113,25 @@ Deno.test("a connection that answered a fresh challenge as s2 may send s2's larg
     assert.equal(challenge.length, 32);
     const proof = encodeAuth(k2.publicKey, signerOf(k2)(authDigest(s.network.id, k1.publicKey, challenge)));
     assert.deepEqual(await c.request(Kind.auth, proof), { ok: true });
-    await c.conn.write(largeMessage(k3.publicKey, LARGE_MESSAGE_LOG_BYTES + 1));
+    await c.conn.write(largeMessage(stranger.publicKey, LARGE_MESSAGE_LOG_BYTES + 1));
     assert.ok(
       await logged(s.lines, /dropped_connection .*above the limit/),
-      "s3's key is not the one proven",
+      "a key not in peers.json is refused",
     );
     c.conn.close();
+
+    // s2 relaying s3's signed proposal: taken, and charged to s2, the server that proved itself.
+    const e = await connect(s.port);
+    const c3 = (await e.request(Kind.hello))!.challenge as Uint8Array;
+    const proof3 = encodeAuth(k2.publicKey, signerOf(k2)(authDigest(s.network.id, k1.publicKey, c3)));
+    assert.deepEqual(await e.request(Kind.auth, proof3), { ok: true });
+    const relayed = largeMessage(k3.publicKey, LARGE_MESSAGE_LOG_BYTES + 1);
+    await e.conn.write(relayed.subarray(0, 4 + 33));
+    assert.ok(
+      await logged(s.lines, new RegExp(`receiving .*"from":"s2"`)),
+      `a relayed large message is charged to the prover\n${s.lines.join("\n")}`,
+    );
+    e.conn.close();
 
     const d = await connect(s.port);
     const again = (await d.request(Kind.hello))!.challenge as Uint8Array;
