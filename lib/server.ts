@@ -48,7 +48,7 @@ export class Server {
   #links = new Map<number, PeerLink>();
   /** This server's last signed vote without transfers: the first message on each new peer connection. */
   #greeting: Uint8Array[] | undefined;
-  #relays = new Map<number, ServerConnection>();
+  #relays = new Map<number, Promise<ServerConnection>>();
   #nextRequest = 1;
   #answers = new Map<number, (response: Record<string, unknown>) => void>();
   #writes: Promise<void> = Promise.resolve();
@@ -165,7 +165,7 @@ export class Server {
     clearTimeout(this.#timer);
     this.#connections.close();
     for (const link of this.#links.values()) link.close();
-    await Promise.all([...this.#relays.values()].map((r) => r.close()));
+    await Promise.all([...this.#relays.values()].map((r) => r.then((c) => c.close(), () => {})));
     await this.#writes;
   }
 
@@ -259,16 +259,19 @@ export class Server {
   async #relay(request: number, to: number, bytes: Uint8Array, timeoutMs: number): Promise<void> {
     const alpha = this.network.servers[to]!;
     let answer: Record<string, unknown> | { error: string };
-    let conn = this.#relays.get(to);
+    let opening = this.#relays.get(to);
     try {
-      if (conn === undefined || conn.closed) {
-        conn = await ServerConnection.open(alpha.host, alpha.port, 1_000);
-        this.#relays.set(to, conn);
+      // One connection per alpha, shared by every relay: a burst of transfers must not open one each (the
+      // alpha's connection limit would then close its clients').
+      if (opening === undefined || (await opening).closed) {
+        opening = ServerConnection.open(alpha.host, alpha.port, 1_000);
+        this.#relays.set(to, opening);
       }
+      const conn = await opening;
       const wait = Math.min(Math.max(RELAY_MIN_TIMEOUT_MS, timeoutMs), REQUEST_TIMEOUT_MS);
       answer = await conn.request(Kind.relay, bytes, wait);
     } catch (err) {
-      this.#relays.delete(to);
+      if (this.#relays.get(to) === opening) this.#relays.delete(to);
       answer = { error: (err as Error).message };
     }
     this.#execute(this.#replica.relayed(this.#now(), request, to, answer));
