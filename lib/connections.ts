@@ -26,7 +26,7 @@ export const CONNECTION_BUFFER_BYTES = 8 * 1024;
 /** Above this many bytes of unwritten responses, a client's next requests wait (are not read). */
 export const CLIENT_PAUSE_QUEUED_BYTES = 64 * 1024;
 /** Requests one connection may have unanswered before it stops being read. */
-export const MAX_UNANSWERED_REQUESTS = 4096;
+export const MAX_UNANSWERED_REQUESTS = 256;
 /** Messages at least this large are announced in the log when they start to arrive. */
 export const LARGE_MESSAGE_LOG_BYTES = 4 * 1024 * 1024;
 /**
