@@ -106,13 +106,6 @@ class StepVotes {
   signatures(digest: string): Map<number, Uint8Array> {
     return this.#byValue.get(digest) ?? new Map();
   }
-
-  /** For diagnostics: signer:digest prefix. */
-  list(): string[] {
-    const out: string[] = [];
-    for (const [d, voters] of this.#byValue) for (const s of voters.keys()) out.push(`${s}:${d.slice(0, 6)}`);
-    return out;
-  }
 }
 
 interface RoundVotes {
@@ -193,17 +186,6 @@ export class Agreement {
 
   get validDigest(): string | undefined {
     return this.#validDigest;
-  }
-
-  debug(): unknown {
-    return [...this.#rounds].map(([k, r]) => ({
-      k,
-      pv: r.prevote.list(),
-      pc: r.precommit.list(),
-      p: r.proposal,
-      pvt: r.prevoteTimeoutAt,
-      pct: r.precommitTimeoutAt,
-    }));
   }
 
   /** What must be persisted before any vote of this agreement is sent. */

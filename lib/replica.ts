@@ -1369,30 +1369,6 @@ export class Replica {
     return { ok: true, reason: `certified frame ${this.#committed.frame}` };
   }
 
-  debug(): unknown {
-    const i = this.#inst;
-    return {
-      inst: i === undefined ? null : {
-        height: i.slot.height,
-        round: i.agreement.round,
-        step: i.agreement.step,
-        mem: i.agreement.memory(),
-        decided: i.decided,
-        proposals: [...i.proposals.keys()],
-        votes: [...i.voteBodies.keys()],
-        deadline: i.agreement.nextDeadlineMs(),
-        ag: i.agreement.debug(),
-      },
-      votesFile: this.#votes === undefined
-        ? null
-        : { h: this.#votes.height, n: this.#votes.memory.signed.length },
-      durable: this.#durableFrame,
-      inFlight: this.#votesWrite.inFlight,
-      queued: this.#votesWrite.queued.length,
-      now: this.#nowMs,
-    };
-  }
-
   /** This replica's state as `coin status` and GET /status show it. */
   status(nowMs: number): Record<string, unknown> {
     const frame = frameAt(nowMs, this.network.intervalMs);
