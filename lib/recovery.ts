@@ -21,6 +21,21 @@ export interface DiskReader {
   read(name: string): Uint8Array | undefined;
 }
 
+/** A real directory as recovery reads it (the simulator passes its simulated disk instead). */
+export function directoryReader(dir: string): DiskReader {
+  return {
+    names: () => [...Deno.readDirSync(dir)].filter((e) => e.isFile).map((e) => e.name),
+    read: (name) => {
+      try {
+        return Deno.readFileSync(`${dir}/${name}`);
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) return undefined;
+        throw err;
+      }
+    },
+  };
+}
+
 /** What a replica starts from. */
 export interface Recovered {
   readonly state: State;

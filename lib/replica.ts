@@ -9,9 +9,8 @@
 // archive with its complete state before any answer says "committed"; a server that falls behind adopts a
 // newer certified state from any server. docs/protocol.md, 9, states every rule.
 
-import { toHex } from "./_bytes.ts";
 import { admit, type AlphaBuffer, newAlphaBuffer } from "./admission.ts";
-import { Agreement, type Intent, MAX_ROUND, NIL, type VoteStep } from "./agreement.ts";
+import { Agreement, type Intent, MAX_ROUND, type VoteStep } from "./agreement.ts";
 import { archiveName } from "./archive.ts";
 import {
   type Certificate,
@@ -29,7 +28,7 @@ import {
   votePayload,
   wantPayload,
 } from "./certificate.ts";
-import { concatBytes, fromHex, readU64, viewOf } from "./_bytes.ts";
+import { concatBytes, equalBytes, readU64, toHex, viewOf } from "./_bytes.ts";
 import { type EventFields, type EventName, SERVER_CODES, type ServerCode } from "./events.ts";
 import { acceptingFrame, alphaIndex, frameAt, frameContext, frameStartMs, lastFrameFor } from "./frames.ts";
 import { HASH_BYTES } from "./hash.ts";
@@ -1118,7 +1117,7 @@ export class Replica {
     if (m.sender !== proposer) return this.#drop(m.sender, `it is not the proposer of round ${round}`);
     const earlier = inst.proposals.get(round);
     if (earlier !== undefined) {
-      if (!sameBytes(earlier.body, m.body)) {
+      if (!equalBytes(earlier.body, m.body)) {
         this.#proveLie(inst, m.sender, `second, different proposal for round ${round}`, [
           earlier.body,
           m.body,
@@ -1510,11 +1509,3 @@ function lengthPrefix(bytes: number): Uint8Array {
 function heightOf(payload: Uint8Array): number {
   return payload.length >= VOTE_HEAD_BYTES ? readU64(viewOf(payload), 1 + HASH_BYTES) : 0;
 }
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-export { fromHex, NIL };

@@ -12,7 +12,7 @@ import type { Network, Peer } from "./peers.ts";
 import { PeerLink } from "./_peer_link.ts";
 import { appendFileDurable, writeFileAtomic } from "./_files.ts";
 import { type Action, Replica, type ReplicaMetrics } from "./replica.ts";
-import { type DiskReader, recover } from "./recovery.ts";
+import { directoryReader, recover } from "./recovery.ts";
 import { Kind } from "./wire.ts";
 
 /** Shortest wait for the alpha's answer to a relayed transfer. */
@@ -280,19 +280,4 @@ export class Server {
   #peerName(keyHex: string): string {
     return this.network.servers.find((s) => s.keyHex === keyHex)?.name ?? keyHex.slice(0, 8);
   }
-}
-
-/** The archive directory as the replica's recovery reads it. */
-function directoryReader(dir: string): DiskReader {
-  return {
-    names: () => [...Deno.readDirSync(dir)].filter((e) => e.isFile).map((e) => e.name),
-    read: (name) => {
-      try {
-        return Deno.readFileSync(`${dir}/${name}`);
-      } catch (err) {
-        if (err instanceof Deno.errors.NotFound) return undefined;
-        throw err;
-      }
-    },
-  };
 }

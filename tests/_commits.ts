@@ -16,6 +16,7 @@ import {
   votePayload,
 } from "../lib/certificate.ts";
 import { frameStartMs } from "../lib/frames.ts";
+import { directoryReader } from "../lib/recovery.ts";
 import { sha256 } from "../lib/hash.ts";
 import { publicKeyOfSeed, type Signer, signerOf } from "../lib/keys.ts";
 import { genesisState, type Ledger, type RecentIds, type State } from "../lib/ledger.ts";
@@ -169,19 +170,4 @@ export function makeChain(
   return files;
 }
 
-/** An archive directory as the server's recovery reads it (lib/server.ts does the same). */
-export function directoryReader(
-  dir: string,
-): { names(): string[]; read(name: string): Uint8Array | undefined } {
-  return {
-    names: () => [...Deno.readDirSync(dir)].filter((e) => e.isFile).map((e) => e.name),
-    read: (name) => {
-      try {
-        return Deno.readFileSync(`${dir}/${name}`);
-      } catch (err) {
-        if (err instanceof Deno.errors.NotFound) return undefined;
-        throw err;
-      }
-    },
-  };
-}
+export { directoryReader };

@@ -6,6 +6,7 @@
 // Digests stand for values: A, B and C are arbitrary 64-hex-digit strings; NIL is "no value".
 
 import assert from "node:assert/strict";
+import { seededRandom } from "./_helpers.ts";
 import { Agreement, type AgreementMemory, type Intent, NIL, type VoteStep } from "../lib/agreement.ts";
 
 const A = "a".repeat(64);
@@ -555,19 +556,6 @@ Deno.test("the constructor refuses a quorum that is not between 1 and n", () => 
 
 // --- Randomized safety
 
-/** mulberry32: a tiny deterministic PRNG, so a failing seed can be replayed. */
-function prng(seed: number): { next(): number; int(below: number): number } {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (below) => Math.floor(next() * below) };
-}
-
 /** What one server sends another. */
 type Payload =
   | { readonly kind: "proposal"; readonly round: number; readonly polRound: number; readonly digest: string }
@@ -602,7 +590,7 @@ interface Run {
  * trace of a run that breaks safety is in the returned violation: replay it with `run(seed, ...)`.
  */
 function run(seed: number, config: Config, liar: boolean, steps = 3000): Run {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const { n, q, b } = config;
   const liarIndex = liar ? random.int(n) : -1;
   const honest = Array.from({ length: n }, (_, i) => i).filter((i) => i !== liarIndex);
