@@ -257,8 +257,9 @@ export class Connections {
         respond(this.#handlers.request(body[0]!, body.subarray(1)));
         // A client that does not read its answers, or has too many unanswered, stops being read (and
         // times out as idle).
-        if (unanswered > MAX_UNANSWERED_REQUESTS || writer.queuedBytes > CLIENT_PAUSE_QUEUED_BYTES) {
-          await answered;
+        if (unanswered > MAX_UNANSWERED_REQUESTS) await answered;
+        if (writer.queuedBytes > CLIENT_PAUSE_QUEUED_BYTES) {
+          await writer.drained(CLIENT_PAUSE_QUEUED_BYTES / 2);
         }
       }
     } catch (err) {

@@ -330,6 +330,7 @@ export class MessageWriter {
   #pumping = false;
   #queuedBytes = 0;
   #failed: Error | undefined;
+  #drainWaiters: { bytes: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   /** Most bytes allowed to wait unwritten before the connection counts as stuck. */
   readonly maxQueuedBytes: number;
 
@@ -358,6 +359,29 @@ export class MessageWriter {
     return promise;
   }
 
+  /**
+   * Resolves once at most `bytes` are queued unwritten (at once if so now); rejects if the connection
+   * fails first. A reader that pauses on this stops a client that does not read its answers from making
+   * the server compute more of them.
+   */
+  drained(bytes: number): Promise<void> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    if (this.#queuedBytes <= bytes) return Promise.resolve();
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#drainWaiters.push({ bytes, resolve, reject });
+    return promise;
+  }
+
+  #wakeDrained(): void {
+    if (this.#drainWaiters.length === 0) return;
+    const waiting = [];
+    for (const w of this.#drainWaiters) {
+      if (this.#queuedBytes <= w.bytes) w.resolve();
+      else waiting.push(w);
+    }
+    this.#drainWaiters = waiting;
+  }
+
   async #writeAll(bytes: Uint8Array): Promise<void> {
     let off = 0;
     while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
@@ -374,6 +398,7 @@ export class MessageWriter {
           for (const chunk of first.chunks) await this.#writeAll(chunk);
           this.#queuedBytes -= first.size;
           first.resolve();
+          this.#wakeDrained();
           batch = [];
           continue;
         }
@@ -395,11 +420,13 @@ export class MessageWriter {
         await this.#writeAll(joined);
         this.#queuedBytes -= bytes;
         for (const item of batch) item.resolve();
+        this.#wakeDrained();
         batch = [];
       }
     } catch (err) {
       this.#failed = err as Error;
       for (const item of [...batch, ...this.#queue.splice(0)]) item.reject(this.#failed);
+      for (const w of this.#drainWaiters.splice(0)) w.reject(this.#failed);
     } finally {
       this.#pumping = false;
     }

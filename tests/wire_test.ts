@@ -475,6 +475,38 @@ Deno.test("MessageWriter refuses a message that would queue more than maxQueuedB
   assert.equal(conn.received.length, 50);
 });
 
+Deno.test("MessageWriter.drained resolves only once the queue is down to the given bytes", async () => {
+  // A writer that takes a write only when the test lets it: the queue stays full until then.
+  const gates: (() => void)[] = [];
+  const gated: ByteWriter = {
+    write: (p) => new Promise((resolve) => gates.push(() => resolve(p.length))),
+  };
+  const writer = new MessageWriter(gated, { maxQueuedBytes: 1 << 20 });
+  await writer.drained(0); // nothing queued
+  const big = new Uint8Array(70 * 1024); // the pump takes the first before the second is queued
+  const writes = [writer.write([big]), writer.write([big])];
+  let done = false;
+  const waiting = writer.drained(80 * 1024).then(() => done = true);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(done, false, "140 KiB queued is above 80 KiB");
+  gates.shift()!();
+  await waiting;
+  assert.equal(writer.queuedBytes, 70 * 1024);
+  gates.shift()!();
+  await Promise.all(writes);
+});
+
+Deno.test("MessageWriter.drained rejects when the connection fails while waiting", async () => {
+  let fail: (err: Error) => void = () => {};
+  const failing: ByteWriter = { write: () => new Promise((_, reject) => fail = reject) };
+  const writer = new MessageWriter(failing, { maxQueuedBytes: 1 << 20 });
+  const write = writer.write([new Uint8Array(1000)]);
+  const waiting = writer.drained(10);
+  fail(new Deno.errors.BrokenPipe("pipe closed"));
+  await assertRejectsError(() => waiting, Deno.errors.BrokenPipe, /pipe closed/);
+  await assertRejectsError(() => write, Deno.errors.BrokenPipe, /pipe closed/);
+});
+
 Deno.test("MessageWriter rejects every later write once the connection failed", async () => {
   const broken: ByteWriter = { write: () => Promise.reject(new Deno.errors.BrokenPipe("pipe closed")) };
   const writer = new MessageWriter(broken, { maxQueuedBytes: 1000 });
