@@ -213,6 +213,12 @@ export class Agreement {
     return out;
   }
 
+  /** The servers whose prevote in `round` was for `digest` (signer index order). */
+  prevoters(round: number, digest: string): number[] {
+    const votes = this.#rounds.get(round)?.prevote.signatures(digest) ?? new Map<number, Uint8Array>();
+    return [...votes.keys()].sort((a, b) => a - b);
+  }
+
   /** The signatures of a quorum of precommits for `digest` in `round` (signer index order). */
   certificate(round: number, digest: string): { signer: number; signature: Uint8Array }[] {
     const votes = this.#rounds.get(round)?.precommit.signatures(digest) ?? new Map<number, Uint8Array>();

@@ -322,6 +322,7 @@ export class Replica {
           signed: [],
         },
         locked: undefined,
+        polka: [],
       };
       this.#writeVotes(this.#votes, []);
     } else {
@@ -587,6 +588,10 @@ export class Replica {
       inst.voteBodies.set(`${v.step}:${v.round}:${this.me.index}`, body);
       agreement.vote(this.#nowMs, v.step, v.round, this.me.index, v.digest, body.slice(33, 97));
     }
+    // The others' prevotes that justify the restored valid value count again, as if they came again.
+    for (const body of restored !== undefined ? this.#votes?.polka ?? [] : []) {
+      if (toHex(body.subarray(1, 33)) !== this.me.keyHex) this.#onPeerMessage(body);
+    }
     this.#handle(agreement.start(this.#nowMs));
     // Messages that came before this agreement started.
     const held = this.#held;
@@ -641,6 +646,8 @@ export class Replica {
       txs,
       valid: true,
     });
+    // The prevotes that justify proposing the valid value again go first.
+    if (polRound >= 0) this.#sendBodies(this.#polka(inst));
     this.#out.push({ type: "broadcast", message: body, greeting: txs.length === 0 });
     const evaluation = this.#evaluate(inst, frame, txs, this.me.index, verified, verified !== undefined);
     this.#handle(inst.agreement.proposal(this.#nowMs, round, polRound, evaluation?.digest));
@@ -677,6 +684,7 @@ export class Replica {
       locked: locked === undefined
         ? undefined
         : { frame: locked.frame, digest: locked.digest, txs: locked.txs },
+      polka: this.#polka(inst).map((body) => body.slice()),
     };
     this.#votes = record;
     this.#writeVotes(record, batch);
@@ -694,6 +702,29 @@ export class Replica {
       remove: [],
       commit: undefined,
     });
+  }
+
+  /**
+   * The signed prevotes of a quorum for the valid value in its round, which justify proposing it again
+   * (and a lock on it): kept in the votes file and sent again every Δ, so that they outlive the restarts
+   * of the servers that saw them.
+   */
+  #polka(inst: Instance): Uint8Array[] {
+    const { validRound, validDigest } = inst.agreement.memory();
+    if (validRound < 0 || validDigest === undefined) return [];
+    const bodies: Uint8Array[] = [];
+    for (const signer of inst.agreement.prevoters(validRound, validDigest)) {
+      const body = inst.voteBodies.get(`prevote:${validRound}:${signer}`);
+      if (body !== undefined) bodies.push(body);
+    }
+    return bodies;
+  }
+
+  /** Sends `bodies` (signed peer messages) to every other server, each as its own message. */
+  #sendBodies(bodies: readonly Uint8Array[]): void {
+    for (const body of bodies) {
+      this.#out.push({ type: "broadcast", message: [lengthPrefix(body.length), body], greeting: false });
+    }
   }
 
   #decided(inst: Instance, round: number, digest: string): void {
@@ -965,6 +996,8 @@ export class Replica {
         const message = inst.mine.get(`${step}:${round}`);
         if (message !== undefined) this.#out.push({ type: "broadcast", message, greeting: true });
       }
+      // A server that had seen them may have restarted since: without them a lock is never given up.
+      this.#sendBodies(this.#polka(inst));
       const proposal = inst.mine.get(`proposal:${round}`);
       if (proposal !== undefined) {
         // Only to the servers that have not voted in this round: the proposal can be large.

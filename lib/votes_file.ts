@@ -4,8 +4,11 @@
 
 import { concatBytes, equalBytes, viewOf } from "./_bytes.ts";
 import type { AgreementMemory, VoteStep } from "./agreement.ts";
+import { VOTE_HEAD_BYTES } from "./certificate.ts";
 import { HASH_BYTES, sha256 } from "./hash.ts";
+import { MAX_SERVERS } from "./peers.ts";
 import { decodeTx, type Tx, TX_BYTES } from "./tx.ts";
+import { PEER_HEAD_BYTES } from "./wire.ts";
 
 /** The file's name in the data directory. */
 export const VOTES_FILE = "votes";
@@ -13,6 +16,8 @@ export const VOTES_FILE = "votes";
 export const VOTES_MAGIC = "coin-votes-v1\n";
 /** Most transfers the locked proposal kept in it may hold. */
 export const MAX_LOCKED_TXS = 1_000_000;
+/** Bytes of one signed prevote as it came in a peer message (head, vote head, digest). */
+export const POLKA_VOTE_BYTES = PEER_HEAD_BYTES + VOTE_HEAD_BYTES + HASH_BYTES;
 
 /** What the votes file holds. */
 export interface VotesRecord {
@@ -24,12 +29,22 @@ export interface VotesRecord {
   readonly locked:
     | { readonly frame: number; readonly digest: string; readonly txs: readonly Tx[] }
     | undefined;
+  /**
+   * The signed prevotes (peer message bodies, POLKA_VOTE_BYTES each) of a quorum for the valid value in
+   * its round: the proof that lets the others accept it when this server proposes it again. Without it a
+   * lock outlives the votes that justify it (every server that saw them restarted) and the agreement
+   * stalls for good.
+   */
+  readonly polka: readonly Uint8Array[];
 }
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** magic | SHA-256 of the rest 32 | JSON length u32 | JSON | locked transfers (144 bytes each). */
+/**
+ * magic | SHA-256 of the rest 32 | JSON length u32 | JSON | locked transfers (144 bytes each) | polka
+ * prevotes (POLKA_VOTE_BYTES each).
+ */
 export function encodeVotes(record: VotesRecord): Uint8Array {
   const json = encoder.encode(JSON.stringify({
     height: record.height,
@@ -38,10 +53,21 @@ export function encodeVotes(record: VotesRecord): Uint8Array {
     locked: record.locked === undefined
       ? null
       : { frame: record.locked.frame, digest: record.locked.digest, txs: record.locked.txs.length },
+    polka: record.polka.length,
   }));
+  for (const vote of record.polka) {
+    if (vote.length !== POLKA_VOTE_BYTES) {
+      throw new Error(`Invariant broken: a polka vote of ${vote.length} bytes`);
+    }
+  }
   const length = new Uint8Array(4);
   viewOf(length).setUint32(0, json.length);
-  const rest = concatBytes([length, json, ...(record.locked?.txs ?? []).map((tx) => tx.bytes)]);
+  const rest = concatBytes([
+    length,
+    json,
+    ...(record.locked?.txs ?? []).map((tx) => tx.bytes),
+    ...record.polka,
+  ]);
   return concatBytes([encoder.encode(VOTES_MAGIC), sha256(rest), rest]);
 }
 
@@ -59,12 +85,23 @@ export function decodeVotes(bytes: Uint8Array): VotesRecord | { problem: string 
   if (4 + jsonBytes > rest.length) return { problem: "it is cut off" };
   try {
     const o = JSON.parse(decoder.decode(rest.subarray(4, 4 + jsonBytes)));
-    const txBytes = rest.subarray(4 + jsonBytes);
     const count = o.locked === null ? 0 : o.locked.txs;
+    // Files written before the polka was kept have none.
+    const votes = o.polka ?? 0;
+    if (!Number.isInteger(votes) || votes < 0 || votes > MAX_SERVERS) {
+      return { problem: "its polka count is not a number of servers" };
+    }
+    const txEnd = rest.length - votes * POLKA_VOTE_BYTES;
+    const txBytes = rest.subarray(4 + jsonBytes, Math.max(4 + jsonBytes, txEnd));
     if (
-      !Number.isInteger(count) || count < 0 || count > MAX_LOCKED_TXS || txBytes.length !== count * TX_BYTES
+      !Number.isInteger(count) || count < 0 || count > MAX_LOCKED_TXS || txEnd < 4 + jsonBytes ||
+      txBytes.length !== count * TX_BYTES
     ) {
       return { problem: "its locked proposal does not match its length" };
+    }
+    const polka: Uint8Array[] = [];
+    for (let off = txEnd; off < rest.length; off += POLKA_VOTE_BYTES) {
+      polka.push(rest.slice(off, off + POLKA_VOTE_BYTES));
     }
     const txs: Tx[] = [];
     for (let i = 0; i < count; i++) {
@@ -105,6 +142,7 @@ export function decodeVotes(bytes: Uint8Array): VotesRecord | { problem: string 
         signed,
       },
       locked: o.locked === null ? undefined : { frame: o.locked.frame, digest: o.locked.digest, txs },
+      polka,
     };
   } catch (err) {
     return { problem: `it does not parse: ${(err as Error).message}` };

@@ -89,6 +89,7 @@ async function votesRecord(): Promise<VotesRecord> {
       ],
     },
     locked: { frame: F0 + 2, digest, txs: [tx] },
+    polka: [],
   };
 }
 
@@ -407,7 +408,7 @@ Deno.test("recover() reads back the votes file: what this server signed", async 
   assert.equal(votes.locked?.digest, record.locked!.digest);
   assert.deepEqual(votes.locked?.txs.map((tx) => tx.bytes), record.locked!.txs.map((tx) => tx.bytes));
   // With nothing locked.
-  const bare: VotesRecord = { ...record, locked: undefined };
+  const bare: VotesRecord = { ...record, locked: undefined, polka: [] };
   const again = recover(memoryDisk({ [VOTES_FILE]: encodeVotes(bare) }), NETWORK).votes;
   assert.ok(again !== undefined && again !== "lost");
   assert.equal(again.locked, undefined);

@@ -46,7 +46,7 @@ import {
   STARTUP_GRACE_FRAMES,
 } from "../lib/replica.ts";
 import { decodeTx, type Tx } from "../lib/tx.ts";
-import { decodeVotes, VOTES_FILE, type VotesRecord } from "../lib/votes_file.ts";
+import { decodeVotes, encodeVotes, VOTES_FILE, type VotesRecord } from "../lib/votes_file.ts";
 import { Kind, LENGTH_PREFIX_BYTES, messageBody, PEER_HEAD_BYTES, signPeerMessage } from "../lib/wire.ts";
 import { assertThrowsError, makeKeyPair, makeKeyPairs, signTransfer } from "./_helpers.ts";
 
@@ -1313,6 +1313,40 @@ Deno.test("a replica restarted from its votes file never signs a different vote 
   const prevotes = messagesIn(actions).filter((m) => m.signer === 1 && m.code === Code.prevote);
   assert.ok(prevotes.length >= 1, "the prevote it signed is sent again");
   for (const m of prevotes) assert.deepEqual(m.body, sentBefore[0]!.body, "byte for byte the same message");
+});
+
+Deno.test("a locked replica keeps the prevotes that justify its lock in the votes file and sends them again after a restart", () => {
+  // Without them a lock outlives its proof (every server that saw the prevotes restarted): the locked
+  // server refuses every new value and the others refuse its value, for good.
+  const { digest } = outcome(F0);
+  const s1 = newReplica(1, T0 + 900);
+  s1.tick(endOf(0));
+  const actions = settle(s1, endOf(0) + 10, s1.peerMessage(endOf(0) + 5, proposalBody(0)).actions);
+  const s0Prevote = voteBody(0, "prevote", digest);
+  actions.push(...settle(s1, endOf(0) + 30, s1.peerMessage(endOf(0) + 20, s0Prevote).actions));
+  const locked = votesWrites(actions).map((w) => w.record).find((r) => r.memory.lockedRound === 0);
+  assert.ok(locked !== undefined, "s1 locked on round 0 and wrote it");
+  assert.equal(locked.memory.lockedDigest, digest);
+  const polka = locked.polka.map((b) => peek(b));
+  assert.deepEqual(polka.map((v) => [v.signer, v.code, v.digest]).sort(), [
+    [0, Code.prevote, digest],
+    [1, Code.prevote, digest],
+  ]);
+  assert.ok(locked.polka.some((b) => toHex(b) === toHex(s0Prevote)), "s0's prevote, byte for byte");
+
+  // The process stops; the new one reads the votes file back and, every Δ, sends s0's prevote again.
+  const votes = decodeVotes(encodeVotes(locked));
+  assert.ok(!("problem" in votes));
+  const after = newReplica(1, endOf(0) + 50, { recovered: genesisStart({ votes }) });
+  assert.ok(
+    messagesIn(after.tick(endOf(0) + 50)).some((m) => toHex(m.body) === toHex(s0Prevote)),
+    "the polka is sent again after the restart",
+  );
+  const later = [...after.tick(endOf(0) + 400), ...after.tick(endOf(0) + 800)];
+  assert.ok(
+    messagesIn(later).some((m) => toHex(m.body) === toHex(s0Prevote)),
+    "and again every Δ (a server that restarted since lost it)",
+  );
 });
 
 Deno.test("servers crashed and restarted at any moment of an agreement never sign two different votes for one frame, round and step", () => {

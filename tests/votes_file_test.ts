@@ -11,6 +11,7 @@ import {
   decodeVotes,
   encodeVotes,
   MAX_LOCKED_TXS,
+  POLKA_VOTE_BYTES,
   VOTES_MAGIC,
   type VotesRecord,
 } from "../lib/votes_file.ts";
@@ -104,6 +105,7 @@ Deno.test("encodeVotes and decodeVotes round-trip a record with a locked proposa
     prevDigest: PREV,
     memory: lockedMemory(),
     locked: { frame: 28_333_334, digest: A, txs },
+    polka: [],
   };
   const bytes = encodeVotes(record);
   assert.equal(new TextDecoder().decode(bytes.subarray(0, MAGIC_BYTES)), "coin-votes-v1\n");
@@ -119,7 +121,13 @@ Deno.test("encodeVotes and decodeVotes round-trip a record with a locked proposa
 });
 
 Deno.test("encodeVotes and decodeVotes round-trip a record without a lock, and a locked proposal of no transfers", () => {
-  const record: VotesRecord = { height: 5, prevDigest: PREV, memory: unlockedMemory(), locked: undefined };
+  const record: VotesRecord = {
+    height: 5,
+    prevDigest: PREV,
+    memory: unlockedMemory(),
+    locked: undefined,
+    polka: [],
+  };
   const back = decoded(encodeVotes(record));
   assert.deepEqual(back, record);
   assert.equal(back.memory.lockedDigest, undefined);
@@ -130,6 +138,7 @@ Deno.test("encodeVotes and decodeVotes round-trip a record without a lock, and a
     prevDigest: PREV,
     memory: { ...unlockedMemory(), validRound: 0, validDigest: B },
     locked: { frame: 7, digest: B, txs: [] },
+    polka: [],
   };
   assert.deepEqual(plain(decoded(encodeVotes(empty))), plain(empty));
 
@@ -138,12 +147,61 @@ Deno.test("encodeVotes and decodeVotes round-trip a record without a lock, and a
     prevDigest: PREV,
     memory: { ...unlockedMemory(), signed: [] },
     locked: undefined,
+    polka: [],
   };
   assert.deepEqual(decoded(encodeVotes(nothingSigned)), nothingSigned);
 });
 
+/** Stand-ins for signed prevotes: the file keeps them as bytes of a fixed length, checked when counted. */
+function polkaVotes(count: number): Uint8Array[] {
+  return Array.from({ length: count }, (_, i) => new Uint8Array(POLKA_VOTE_BYTES).fill(0x40 + i));
+}
+
+Deno.test("encodeVotes and decodeVotes round-trip the prevotes that justify the lock, after the transfers", async () => {
+  const txs = await signedTransfers(2);
+  const record: VotesRecord = {
+    height: 11,
+    prevDigest: PREV,
+    memory: lockedMemory(),
+    locked: { frame: 11, digest: A, txs },
+    polka: polkaVotes(3),
+  };
+  assert.equal(POLKA_VOTE_BYTES, 206, "as docs/protocol.md section 6 says");
+  const bytes = encodeVotes(record);
+  assert.equal(toHex(bytes.subarray(bytes.length - 3 * POLKA_VOTE_BYTES)), toHex(concatBytes(polkaVotes(3))));
+  const back = decoded(bytes);
+  assert.deepEqual(back.polka.map(toHex), polkaVotes(3).map(toHex));
+  assert.deepEqual(plain(back), plain(record));
+  assert.throws(() => encodeVotes({ ...record, polka: [new Uint8Array(5)] }), /Invariant broken/);
+});
+
+Deno.test("decodeVotes reads a file written before the polka was kept as having none, and refuses a wrong count", async () => {
+  const [tx] = await signedTransfers(1);
+  const memory = JSON.stringify(lockedMemory());
+  const head =
+    `{"height":1,"prevDigest":"${PREV}","memory":${memory},"locked":{"frame":1,"digest":"${A}","txs":1}`;
+  const old = decoded(fileOf(`${head}}`, tx!.bytes));
+  assert.deepEqual(old.polka, []);
+  assert.equal(toHex(old.locked!.txs[0]!.bytes), toHex(tx!.bytes));
+  const tail = concatBytes([tx!.bytes, ...polkaVotes(2)]);
+  assert.deepEqual(decoded(fileOf(`${head},"polka":2}`, tail)).polka.map(toHex), polkaVotes(2).map(toHex));
+  const mismatch = { problem: "its locked proposal does not match its length" };
+  assert.deepEqual(decodeVotes(fileOf(`${head},"polka":3}`, tail)), mismatch, "3 announced, 2 present");
+  assert.deepEqual(decodeVotes(fileOf(`${head},"polka":1}`, tail)), mismatch, "1 announced, 2 present");
+  const count = { problem: "its polka count is not a number of servers" };
+  assert.deepEqual(decodeVotes(fileOf(`${head},"polka":-1}`, tail)), count);
+  assert.deepEqual(decodeVotes(fileOf(`${head},"polka":"2"}`, tail)), count);
+  assert.deepEqual(decodeVotes(fileOf(`${head},"polka":65}`, tail)), count);
+});
+
 Deno.test("decodeVotes refuses a wrong magic, and a file too short to hold one", () => {
-  const bytes = encodeVotes({ height: 5, prevDigest: PREV, memory: unlockedMemory(), locked: undefined });
+  const bytes = encodeVotes({
+    height: 5,
+    prevDigest: PREV,
+    memory: unlockedMemory(),
+    locked: undefined,
+    polka: [],
+  });
   for (const at of [0, 5, MAGIC_BYTES - 1]) {
     const wrong = bytes.slice();
     wrong[at]! ^= 0x20;
@@ -160,6 +218,7 @@ Deno.test("decodeVotes refuses a file with any byte flipped after the magic (the
     prevDigest: PREV,
     memory: lockedMemory(),
     locked: { frame: 9, digest: A, txs: await signedTransfers(2) },
+    polka: [],
   };
   const bytes = encodeVotes(record);
   for (let at = MAGIC_BYTES; at < bytes.length; at++) {
@@ -179,6 +238,7 @@ Deno.test("decodeVotes refuses a cut-off file", async () => {
     prevDigest: PREV,
     memory: lockedMemory(),
     locked: { frame: 9, digest: A, txs: await signedTransfers(2) },
+    polka: [],
   });
   for (let n = 0; n < bytes.length; n++) {
     const result = decodeVotes(bytes.subarray(0, n));
@@ -219,7 +279,13 @@ Deno.test("decodeVotes refuses transfers that do not match the locked proposal's
 });
 
 Deno.test("decodeVotes refuses a JSON length beyond the file, and JSON that does not parse", () => {
-  const bytes = encodeVotes({ height: 5, prevDigest: PREV, memory: unlockedMemory(), locked: undefined });
+  const bytes = encodeVotes({
+    height: 5,
+    prevDigest: PREV,
+    memory: unlockedMemory(),
+    locked: undefined,
+    polka: [],
+  });
   const longer = bytes.slice();
   viewOf(longer).setUint32(LENGTH_AT, bytes.length);
   assert.deepEqual(decodeVotes(rechecksummed(longer)), { problem: "it is cut off" });
