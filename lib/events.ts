@@ -18,6 +18,7 @@ export type EventName =
   | "error_archive"
   | "catchup_sent"
   | "catchup_received"
+  | "carried"
   | "dropped"
   | "lying"
   | "corrupt_entry_set_aside"

@@ -57,6 +57,11 @@ export const MAX_TIMEOUT_INTERVALS = 4;
 export const MAX_HELD_MESSAGES = 256;
 /** Frames ahead of the committed one for which an alpha keeps a buffer. */
 export const LEAD_FRAMES = 8;
+/**
+ * Most transfers an alpha passes on at one commit when its buffer missed its frame (the rest are dropped,
+ * logged): each is one relayed request.
+ */
+export const MAX_CARRIED_TXS = 50_000;
 
 /** What the replica asks its shell to do. */
 export type Action =
@@ -179,8 +184,13 @@ interface Instance {
   /** The first proposal of each round (from its proposer) and its body, kept as evidence. */
   readonly proposals: Map<number, { body: Uint8Array; frame: number; txs: readonly Tx[]; valid: boolean }>;
   readonly byDigest: Map<string, Evaluation>;
-  /** Signed votes by `step:round:signer`, and this server's own messages to send again. */
+  /** Signed votes by `step:round:signer` (the first from each), and this server's own messages to send again. */
   readonly voteBodies: Map<string, Uint8Array>;
+  /**
+   * Signed prevotes by `round:signer:digest`: a dishonest server's two prevotes of a round are both here,
+   * so the polka for a value holds its vote for that value, not its first.
+   */
+  readonly prevoteBodies: Map<string, Uint8Array>;
   readonly mine: Map<string, Uint8Array[]>;
   /** Senders already logged as lying here. */
   readonly liars: Set<number>;
@@ -216,6 +226,8 @@ export class Replica {
   #durableFrame: number;
   #txIndex: TxIndex;
   #alpha = new Map<number, AlphaBuffer>();
+  /** The request id of the next carried transfer (#carry): negative, never a client's. */
+  #nextCarryId = -1;
   #inst: Instance | undefined;
   /** The last decided agreement, still counting late precommits for its log line. */
   #prev: { instance: Instance; frame: number; committedMs: number; logged: boolean } | undefined;
@@ -455,8 +467,12 @@ export class Replica {
         if (inst?.slot.height === item.own.height) {
           const { step, round, digest, signature } = item.own;
           inst.mine.set(`${step}:${round}`, item.send);
-          inst.voteBodies.set(
-            `${step}:${round}:${this.me.index}`,
+          this.#keepVote(
+            inst,
+            step,
+            round,
+            this.me.index,
+            digest,
             concatBytes(item.send).subarray(LENGTH_PREFIX_BYTES),
           );
           this.#handle(inst.agreement.vote(nowMs, step, round, this.me.index, digest, signature).intents);
@@ -520,14 +536,23 @@ export class Replica {
 
   // ---- the frame clock ---------------------------------------------------------------------------
 
-  /** Starts the agreement on the frame after the committed one once that frame ended and the commit is durable. */
+  /**
+   * Starts the agreement on the frame after the committed one once that frame ended and the commit is
+   * durable. The frame ended when this server's clock says so, or, within the skew before that, when b + 1
+   * other servers sent messages of its agreement (at least one honest server's clock says it ended): a
+   * beta whose clock is behind would otherwise propose after the others gave up waiting, every frame.
+   */
   #advance(): void {
     if (this.#halted || this.#inst !== undefined) return;
     if (this.#durableFrame < this.#committed.frame) return;
     const h = this.#committed.frame + 1;
     const I = this.network.intervalMs;
     const end = frameStartMs(h + 1, I);
-    if (this.#nowMs < end) return;
+    if (this.#nowMs < end) {
+      if (this.#nowMs < end - this.network.timing.skewMs) return;
+      const started = new Set(this.#held.filter((m) => heightOf(m.payload) === h).map((m) => m.sender));
+      if (started.size < this.network.dishonest + 1) return;
+    }
     const slot = { height: h, prevDigest: this.#committed.digest };
     const n = this.network.servers.length;
     const first = alphaIndex(h, n);
@@ -562,6 +587,7 @@ export class Replica {
       proposals: new Map(),
       byDigest: new Map(),
       voteBodies: new Map(),
+      prevoteBodies: new Map(),
       mine: new Map(),
       liars: new Set(),
       lastResendMs: this.#nowMs,
@@ -585,7 +611,7 @@ export class Replica {
       ]);
       const body = concatBytes(message).subarray(LENGTH_PREFIX_BYTES);
       inst.mine.set(`${v.step}:${v.round}`, message);
-      inst.voteBodies.set(`${v.step}:${v.round}:${this.me.index}`, body);
+      this.#keepVote(inst, v.step, v.round, this.me.index, v.digest, body);
       agreement.vote(this.#nowMs, v.step, v.round, this.me.index, v.digest, body.slice(33, 97));
     }
     // The others' prevotes that justify the restored valid value count again, as if they came again.
@@ -714,10 +740,24 @@ export class Replica {
     if (validRound < 0 || validDigest === undefined) return [];
     const bodies: Uint8Array[] = [];
     for (const signer of inst.agreement.prevoters(validRound, validDigest)) {
-      const body = inst.voteBodies.get(`prevote:${validRound}:${signer}`);
+      const body = inst.prevoteBodies.get(`${validRound}:${signer}:${validDigest}`);
       if (body !== undefined) bodies.push(body);
     }
     return bodies;
+  }
+
+  /** Keeps a counted vote's signed body: the first of each signer by step and round, every prevote by value. */
+  #keepVote(
+    inst: Instance,
+    step: VoteStep,
+    round: number,
+    signer: number,
+    digest: string,
+    body: Uint8Array,
+  ): void {
+    const key = `${step}:${round}:${signer}`;
+    if (!inst.voteBodies.has(key)) inst.voteBodies.set(key, body);
+    if (step === "prevote") inst.prevoteBodies.set(`${round}:${signer}:${digest}`, body);
   }
 
   /** Sends `bodies` (signed peer messages) to every other server, each as its own message. */
@@ -792,7 +832,12 @@ export class Replica {
     if (this.#prev !== undefined && !this.#prev.logged) this.#logConsensus(this.#prev);
     this.#committed = { frame, digest: commit.cert.digest, state: commit.state, commit };
     this.#trace?.({ type: "committed", frame, hash: commit.state.ledger.hash, state: commit.state });
-    for (const f of [...this.#alpha.keys()]) if (f <= frame) this.#alpha.delete(f);
+    const missed: Tx[] = [];
+    for (const [f, buffer] of this.#alpha) {
+      if (f > frame) continue;
+      for (const tx of buffer.txs) if (this.#txIndex.get(tx.id) === undefined) missed.push(tx);
+      this.#alpha.delete(f);
+    }
     if (this.#noQuorum) this.#event("quorum_back", { frame, digest: commit.cert.digest.slice(0, 12) });
     this.#noQuorum = false;
     this.#prev = inst === undefined || evaluation === undefined
@@ -809,6 +854,18 @@ export class Replica {
     }
     this.#inst = undefined;
     this.#txIndex.prune(frame - Math.max(2 * LEAD_FRAMES, 4 * span));
+    if (missed.length > 0) this.#carry(frame, missed);
+  }
+
+  /**
+   * Transfers this server accepted as alpha that the agreed frames left out (its proposal came too late,
+   * or a frame was skipped) go to the alpha of the frame accepting now, as a relayed submit would: "ok"
+   * promised they are in a buffer, and the clients still wait on them. Each is judged again there.
+   */
+  #carry(frame: number, missed: readonly Tx[]): void {
+    const carried = missed.slice(0, MAX_CARRIED_TXS);
+    this.#event("carried", { frame, transfers: carried.length, dropped: missed.length - carried.length });
+    for (const tx of carried) this.#submit(this.#nextCarryId--, tx.bytes, false);
   }
 
   /** Logs the consensus line of the last decided frame once every server's precommit came, or later. */
@@ -1125,6 +1182,7 @@ export class Replica {
       if (this.#held.length >= MAX_HELD_MESSAGES) this.#held.shift();
       this.#held.push(m);
       if (height > h) this.#want(false);
+      else this.#advance();
       return;
     }
     const inst = this.#inst;
@@ -1215,7 +1273,7 @@ export class Replica {
       );
     }
     if (outcome !== "repeat") {
-      if (!inst.voteBodies.has(key)) inst.voteBodies.set(key, m.body);
+      this.#keepVote(inst, step, round, m.sender, digest, m.body);
       // Relay every counted vote once: a quorum one server saw, every server sees.
       const message = [lengthPrefix(m.body.length), m.body];
       for (const peer of this.network.servers) {
@@ -1281,6 +1339,8 @@ export class Replica {
   // ---- clients -----------------------------------------------------------------------------------
 
   #answer(request: number, response: Record<string, unknown>): void {
+    // A negative request is this server's own carried transfer (#carry): no client waits on it.
+    if (request < 0) return;
     this.#out.push({ type: "answer", request, response });
   }
 

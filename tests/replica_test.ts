@@ -691,6 +691,37 @@ Deno.test("the alpha answers a submit with ok only once the transfer is in its a
   assertThrowsError(() => replica.written(T0 + 111, persists[0]!.id), Error, /write \d+ completed twice/);
 });
 
+Deno.test("transfers an alpha accepted that its agreed frame left out go to the alpha accepting now; no client is answered for them", async () => {
+  const s0 = newReplica(0);
+  const tx = await payment();
+  const accepted = s0.request(T0 + 100, 7, Kind.submit, tx.bytes);
+  s0.written(T0 + 110, ofType(accepted, "persist")[0]!.id);
+  // s1 and s2 decided F0 without s0's proposal (it came too late): s0 adopts their certified commit.
+  const actions = s0.peerMessage(endOf(0) + 300, commitBody(1, certify(F0, { signers: [1, 2] }))).actions;
+  assert.equal(s0.committed.frame, F0);
+  assert.deepEqual(events(actions, "carried"), [{ frame: F0, transfers: 1, dropped: 0 }]);
+  const relays = ofType(actions, "relay");
+  assert.equal(relays.length, 1);
+  assert.equal(relays[0]!.to, 1, "F0 + 1's alpha");
+  assert.equal(toHex(relays[0]!.bytes), toHex(tx.bytes));
+  assert.ok(relays[0]!.request < 0, "not a client's request id");
+  const answer = { ok: true, id: tx.id, frame: F0 + 1, server: "s1" };
+  assert.deepEqual(ofType(s0.relayed(endOf(0) + 320, relays[0]!.request, 1, answer), "answer"), []);
+  assert.deepEqual(s0.alphaBuffer(F0), [], "the old buffer is gone");
+});
+
+Deno.test("transfers the agreed frame applied are not passed on", async () => {
+  const s0 = newReplica(0);
+  const tx = await payment();
+  const accepted = s0.request(T0 + 100, 7, Kind.submit, tx.bytes);
+  s0.written(T0 + 110, ofType(accepted, "persist")[0]!.id);
+  const actions =
+    s0.peerMessage(endOf(0) + 300, commitBody(1, certify(F0, { signers: [1, 2], txs: [tx] }))).actions;
+  assert.equal(s0.committed.frame, F0);
+  assert.deepEqual(events(actions, "carried"), []);
+  assert.deepEqual(ofType(actions, "relay"), []);
+});
+
 Deno.test("the alpha writes its log one write at a time: transfers accepted meanwhile go in the next", async () => {
   const replica = newReplica(0);
   const [a, b, c] = [await payment(1), await payment(2), await payment(3)];
@@ -1111,24 +1142,36 @@ Deno.test("in a cluster with slow disks, no server sends a vote before its votes
 
 // ---- proposals -----------------------------------------------------------------------------------------
 
-Deno.test("a proposal for a frame that has not ended is held, and acted on once the clock passes the frame's end", () => {
+Deno.test("a proposal for a frame that has not ended is held until the frame is within the skew of its end, then acted on", () => {
+  // Skew 0.2 s: F0 ends at endOf(0); another server's messages for it count from endOf(0) - 200 ms on.
   const replica = newReplica(1, T0 + 500);
   const { digest } = outcome(F0);
   const early = replica.peerMessage(T0 + 600, proposalBody(0));
   assert.equal(early.listed, true);
   assert.deepEqual(early.actions, [], "not passed on, not voted on, not dropped");
   assert.deepEqual(replica.peerMessage(T0 + 610, voteBody(2, "prevote", digest)).actions, []);
-  const waiting = replica.tick(T0 + 999);
-  assert.deepEqual(votesWrites(waiting), [], "F0 has not ended yet");
+  const waiting = replica.tick(endOf(0) - 201);
+  assert.deepEqual(votesWrites(waiting), [], "F0 is more than the skew from its end");
   assert.deepEqual(messagesIn(waiting).filter((m) => m.code !== Code.want), []);
 
-  const due = replica.tick(endOf(0));
+  const due = replica.tick(endOf(0) - 200);
   assert.deepEqual(messagesIn(due).map((m) => [m.code, m.signer, m.to]), [
     [Code.proposal, 0, 2],
     [Code.prevote, 2, 0],
   ], "the held proposal and vote are passed on");
   const [prevote] = votesWrites(due);
   assert.deepEqual(prevote?.record.memory.signed, [{ round: 0, step: "prevote", digest }]);
+});
+
+Deno.test("a server whose clock is behind starts a frame's agreement when another server's message for it comes within the skew", () => {
+  // Without this a beta whose clock is behind (within the skew) proposes after the others gave up on it,
+  // every time, and the transfers it accepted miss their frame.
+  const replica = newReplica(1, T0 + 500);
+  const { digest } = outcome(F0);
+  const actions = replica.peerMessage(endOf(0) - 150, proposalBody(0)).actions;
+  assert.deepEqual(votesWrites(actions).map((w) => w.record.memory.signed), [
+    [{ round: 0, step: "prevote", digest }],
+  ], "acted on at once");
 });
 
 Deno.test("a proposal of a frame that has not ended (beyond the skew), or skipping frames too early, gets a nil prevote", () => {
@@ -1347,6 +1390,23 @@ Deno.test("a locked replica keeps the prevotes that justify its lock in the vote
     messagesIn(later).some((m) => toHex(m.body) === toHex(s0Prevote)),
     "and again every Δ (a server that restarted since lost it)",
   );
+});
+
+Deno.test("the kept polka holds a dishonest server's prevote for the locked value, not its first prevote of the round", () => {
+  const { digest } = outcome(F0);
+  const s1 = newReplica(1, T0 + 900);
+  s1.tick(endOf(0));
+  const actions = settle(s1, endOf(0) + 10, s1.peerMessage(endOf(0) + 5, proposalBody(0)).actions);
+  // s2 prevotes something else first, then the proposal: its second vote completes the polka.
+  const other = voteBody(2, "prevote", "ee".repeat(32));
+  const forDigest = voteBody(2, "prevote", digest);
+  actions.push(...settle(s1, endOf(0) + 30, s1.peerMessage(endOf(0) + 20, other).actions));
+  actions.push(...settle(s1, endOf(0) + 50, s1.peerMessage(endOf(0) + 40, forDigest).actions));
+  const locked = votesWrites(actions).map((w) => w.record).find((r) => r.memory.lockedRound === 0);
+  assert.ok(locked !== undefined, "s1 locked on round 0");
+  assert.deepEqual(locked.polka.map((b) => peek(b).digest), [digest, digest]);
+  assert.ok(locked.polka.some((b) => toHex(b) === toHex(forDigest)));
+  assert.ok(!locked.polka.some((b) => toHex(b) === toHex(other)));
 });
 
 Deno.test("servers crashed and restarted at any moment of an agreement never sign two different votes for one frame, round and step", () => {

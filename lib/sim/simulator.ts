@@ -429,9 +429,13 @@ export class Simulation {
   #checkAmnesia(): void {
     const certified = this.checker.lastCommitted;
     for (const [i, horizon] of this.#amnesic) if (certified >= horizon) this.#amnesic.delete(i);
-    // Honest servers that may vote in the agreement in progress: with fewer than a quorum of them, the
-    // network cannot decide it (the liars can withhold their votes), ever.
-    const voters = this.nodes.filter((n) => n.honest && !this.#amnesic.has(n.index)).length;
+    // Honest servers that may vote in the agreement in progress, with a clock within the bound (one
+    // beyond it refuses proposals of frames that have not ended on its clock): with fewer than a quorum
+    // of them, the network cannot decide it (the liars can withhold their votes), ever.
+    const voters =
+      this.nodes.filter((n) =>
+        n.honest && !this.#amnesic.has(n.index) && Math.abs(n.clockOffsetMs) <= this.config.skewMs / 2
+      ).length;
     if (voters < this.network.quorum && !this.#amnesiaStall) {
       this.#amnesiaStall = true;
       this.#step(`${this.#amnesic.size} servers lost their votes at once: the network may stop for good`);
@@ -547,7 +551,7 @@ export class Simulation {
         }
         case "log":
           if (
-            ["halt", "lying", "no_consensus", "amnesic", "waiting", "catchup_received", "dropped"]
+            ["halt", "lying", "no_consensus", "amnesic", "waiting", "catchup_received", "carried", "dropped"]
               .includes(action.event)
           ) {
             this.#step(`s${node.index + 1} ${action.event} ${fieldsText(action.fields)}`);
