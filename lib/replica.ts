@@ -195,6 +195,8 @@ interface Instance {
   /** Senders already logged as lying here. */
   readonly liars: Set<number>;
   lastResendMs: number;
+  /** When this server last sent a server behind in rounds its own votes of that round, by `peer:round`. */
+  readonly helped: Map<string, number>;
   decided: { round: number; digest: string } | undefined;
 }
 
@@ -591,6 +593,7 @@ export class Replica {
       mine: new Map(),
       liars: new Set(),
       lastResendMs: this.#nowMs,
+      helped: new Map(),
       decided: undefined,
     };
     this.#inst = inst;
@@ -744,6 +747,23 @@ export class Replica {
       if (body !== undefined) bodies.push(body);
     }
     return bodies;
+  }
+
+  /**
+   * `peer` still votes in `round`, before this server's: it is sent this server's own votes of that round
+   * (at most once per Δ). Each server sends only its current round's votes again, so without this, servers
+   * left behind in a round whose votes they lost wait for ever while the others wait in a later round for
+   * them (fewer than b + 1 ahead cannot pull them along).
+   */
+  #helpBehind(inst: Instance, peer: number, round: number): void {
+    const key = `${peer}:${round}`;
+    const last = inst.helped.get(key);
+    if (last !== undefined && this.#nowMs < last + this.#deltaMs) return;
+    inst.helped.set(key, this.#nowMs);
+    for (const step of ["prevote", "precommit"] as const) {
+      const message = inst.mine.get(`${step}:${round}`);
+      if (message !== undefined) this.#out.push({ type: "send", to: peer, message });
+    }
   }
 
   /** Keeps a counted vote's signed body: the first of each signer by step and round, every prevote by value. */
@@ -1255,6 +1275,7 @@ export class Replica {
     const digest = toHex(m.payload.subarray(VOTE_HEAD_BYTES));
     const signature = m.body.subarray(1 + 32, 1 + 32 + 64);
     const key = `${step}:${round}:${m.sender}`;
+    if (round < inst.agreement.round) this.#helpBehind(inst, m.sender, round);
     const { outcome, intents } = inst.agreement.vote(
       this.#nowMs,
       step,

@@ -1409,6 +1409,21 @@ Deno.test("the kept polka holds a dishonest server's prevote for the locked valu
   assert.ok(!locked.polka.some((b) => toHex(b) === toHex(other)));
 });
 
+Deno.test("a server hearing a vote of an earlier round sends that server its own votes of that round, once per Δ", () => {
+  const { digest } = outcome(F0);
+  const s1 = newReplica(1, T0 + 900);
+  s1.tick(endOf(0));
+  settle(s1, endOf(0) + 10, s1.peerMessage(endOf(0) + 5, proposalBody(0)).actions);
+  // s0 is in round 1 already (b + 1 = 1 server): s1 follows it.
+  s1.peerMessage(endOf(0) + 20, voteBody(0, "prevote", NIL, { round: 1 }));
+  // s2 still votes in round 0: it gets s1's round-0 prevote, sent to it alone.
+  const actions = s1.peerMessage(endOf(0) + 30, voteBody(2, "prevote", digest)).actions;
+  const toS2 = messagesIn(actions).filter((m) => m.to === 2 && m.signer === 1);
+  assert.deepEqual(toS2.map((m) => [m.code, m.round, m.digest]), [[Code.prevote, 0, digest]]);
+  const again = s1.peerMessage(endOf(0) + 40, voteBody(2, "precommit", NIL)).actions;
+  assert.deepEqual(messagesIn(again).filter((m) => m.to === 2 && m.signer === 1), [], "not again within Δ");
+});
+
 Deno.test("servers crashed and restarted at any moment of an agreement never sign two different votes for one frame, round and step", () => {
   for (const victim of [1, 0]) {
     for (let offset = 0; offset <= 120; offset += 8) {
