@@ -99,6 +99,32 @@ Deno.test("deno task sim: 200 seeds of 200 frames with every fault kind break no
   assert.equal(status, 0);
 });
 
+for (
+  const { name, args, seeds } of [
+    { name: "b = 1, one liar, 4 or 5 servers", args: ["--dishonest", "1", "--liars", "1"], seeds: 50 },
+    {
+      name: "b = 2, two liars, 7 servers",
+      args: ["--servers", "7", "--dishonest", "2", "--liars", "2"],
+      seeds: 10,
+    },
+  ]
+) {
+  Deno.test(`deno task sim: ${seeds} seeds of 200 frames with every fault kind break no invariant (${name})`, async () => {
+    const lines: string[] = [];
+    const status = await runSim(["--seed", "1", "--seeds", String(seeds), "--frames", "200", ...args], {
+      out: (l) => lines.push(l),
+    });
+    const summary = lines.at(-1)!;
+    console.log(`  ${summary}`);
+    assert.match(
+      summary,
+      new RegExp(`^${seeds} seeds, 0 with a violation`),
+      lines.filter((l) => / broken at |^replay/.test(l)).join("\n"),
+    );
+    assert.equal(status, 0);
+  });
+}
+
 Deno.test("deno task sim refuses an unknown fault kind and a too short run", async () => {
   assert.throws(() => parseFaults("loss,meteor"), UsageError);
   await assert.rejects(() => runSim(["--frames", "5"], { out: () => {} }), UsageError);
