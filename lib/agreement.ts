@@ -10,6 +10,14 @@
 // twice). The guards that argument needs are kept here: a server locks and precommits only in its current
 // round at the prevote step, its locked round never decreases, a proposal's polRound is below its round,
 // and it never signs two different votes for one (round, step), across restarts too (`restored`).
+//
+// With b = 0 a liar sits in every quorum intersection and can complete a certificate for each of two
+// values. Then (`decideWaitMs`, Sync HotStuff's commit rule, "Sync HotStuff: Simple and Practical
+// Synchronous State Machine Replication", Abraham et al., 2019) a certificate decides only after it stood
+// 2Δ with no vote against it seen, every server locks on the highest certificate it sees, and the replica
+// relays every vote it counts. As long as messages between honest servers arrive within Δ, a decision
+// means every honest server locked on it within Δ and none had voted against it before: no honest vote can
+// ever help another value.
 
 /** The digest of "no value" (a nil prevote or precommit): 32 zero bytes in hex. */
 export const NIL = "0".repeat(64);
@@ -66,6 +74,11 @@ export interface AgreementOptions {
   readonly canSign: boolean;
   /** What this server signed before a restart. */
   readonly restored?: AgreementMemory | undefined;
+  /**
+   * With b = 0 (a liar sits in every quorum intersection): how long a certificate must stand, with no
+   * vote against it seen, before it is a decision (Sync HotStuff's rule; 2Δ). Undefined: at once.
+   */
+  readonly decideWaitMs?: number | undefined;
 }
 
 /**
@@ -97,14 +110,13 @@ class StepVotes {
     return this.#byValue.get(digest)?.size ?? 0;
   }
 
-  /** A value with at least `quorum` signers, if any. */
-  quorumValue(quorum: number): string | undefined {
-    for (const [digest, voters] of this.#byValue) if (voters.size >= quorum) return digest;
-    return undefined;
-  }
-
   signatures(digest: string): Map<number, Uint8Array> {
     return this.#byValue.get(digest) ?? new Map();
+  }
+
+  /** The values voted for, each with its number of signers. */
+  values(): IterableIterator<[string, Map<number, Uint8Array>]> {
+    return this.#byValue.entries();
   }
 }
 
@@ -134,6 +146,10 @@ export class Agreement {
   #step: Step = "propose";
   #lockedRound = -1;
   #lockedDigest: string | undefined;
+  /** The lock comes from a certificate (q precommits) of `#lockedRound`, not only a prevote quorum. */
+  #lockedByCertificate = false;
+  /** With a decision wait: when each certificate (`round:digest`) was first seen here. */
+  #certificates = new Map<string, { round: number; digest: string; seenMs: number }>();
   #validRound = -1;
   #validDigest: string | undefined;
   #rounds = new Map<number, RoundVotes>();
@@ -235,8 +251,14 @@ export class Agreement {
     const times = [
       this.#step === "propose" ? this.#proposeTimeoutAt : undefined,
       this.#step === "prevote" ? r?.prevoteTimeoutAt : undefined,
-      r?.precommitTimeoutAt,
+      this.#awaitingDecision() ? undefined : r?.precommitTimeoutAt,
     ].filter((t): t is number => t !== undefined);
+    const wait = this.#o.decideWaitMs;
+    if (wait !== undefined && this.#decision === undefined) {
+      for (const c of this.#certificates.values()) {
+        if (!this.#contradicted(c.round, c.digest)) times.push(c.seenMs + wait);
+      }
+    }
     return times.length === 0 ? undefined : Math.min(...times);
   }
 
@@ -320,6 +342,74 @@ export class Agreement {
     return r;
   }
 
+  /** The order of locks: by round, and within a round a certificate's above a prevote quorum's. */
+  #lockRank(): number {
+    return this.#lockedRound < 0 ? -1 : 2 * this.#lockedRound + (this.#lockedByCertificate ? 1 : 0);
+  }
+
+  /**
+   * Decides on a certificate: at once, or with a decision wait, once it stood that long with no vote
+   * against it seen. A new certificate is recorded and locked on (Sync HotStuff's lock on the highest
+   * certificate: a server that sees one stops helping any other value of that round or an earlier one).
+   */
+  #decideRule(): boolean {
+    const wait = this.#o.decideWaitMs;
+    for (const [round, r] of this.#rounds) {
+      for (const [digest, voters] of r.precommit.values()) {
+        if (digest === NIL || voters.size < this.#o.quorum) continue;
+        if (wait !== undefined) {
+          const key = `${round}:${digest}`;
+          const seen = this.#certificates.get(key);
+          if (seen === undefined) {
+            this.#certificates.set(key, { round, digest, seenMs: this.#nowMs });
+            this.#lockOnCertificate(round, digest);
+            return true;
+          }
+          if (this.#nowMs < seen.seenMs + wait || this.#contradicted(round, digest)) continue;
+        }
+        this.#decision = { round, digest };
+        this.#out.push({ type: "decide", round, digest });
+        return true;
+      }
+    }
+    return false;
+  }
+
+  #lockOnCertificate(round: number, digest: string): void {
+    if (round > this.#lockedRound || (round === this.#lockedRound && !this.#lockedByCertificate)) {
+      this.#lockedRound = round;
+      this.#lockedDigest = digest;
+      this.#lockedByCertificate = true;
+    }
+  }
+
+  /**
+   * A vote seen against a certificate of `digest` in `round`: a precommit for another value in that
+   * round or a later one, or a prevote for another value in a later one. Within the timing bound, an
+   * honest server's vote that could help another value reach a certificate arrives within Δ of being
+   * sent, and one sent after it saw this certificate cannot exist (it locked on it).
+   */
+  #contradicted(round: number, digest: string): boolean {
+    for (const [k, r] of this.#rounds) {
+      if (k < round) continue;
+      for (const [d, voters] of r.precommit.values()) {
+        if (d !== digest && d !== NIL && voters.size > 0) return true;
+      }
+      if (k === round) continue;
+      for (const [d, voters] of r.prevote.values()) {
+        if (d !== digest && d !== NIL && voters.size > 0) return true;
+      }
+    }
+    return false;
+  }
+
+  /** A certificate waits out its decision wait with nothing against it: the round stays. */
+  #awaitingDecision(): boolean {
+    if (this.#o.decideWaitMs === undefined) return false;
+    for (const c of this.#certificates.values()) if (!this.#contradicted(c.round, c.digest)) return true;
+    return false;
+  }
+
   #startRound(round: number): void {
     if (round < this.#round) throw new Error(`Invariant broken: round ${round} after ${this.#round}`);
     this.#round = round;
@@ -368,16 +458,7 @@ export class Agreement {
     const q = this.#o.quorum;
     const now = this.#nowMs;
     // Decide: a quorum of precommits for one value in any round.
-    if (this.#decision === undefined) {
-      for (const [round, r] of this.#rounds) {
-        const value = r.precommit.quorumValue(this.#o.quorum);
-        if (value !== undefined && value !== NIL) {
-          this.#decision = { round, digest: value };
-          this.#out.push({ type: "decide", round, digest: value });
-          return true;
-        }
-      }
-    }
+    if (this.#decision === undefined && this.#decideRule()) return true;
     if (this.#decision !== undefined) return false;
     // Move to a later round that b + 1 servers have reached.
     let later = -1;
@@ -403,7 +484,9 @@ export class Agreement {
       if (p !== undefined && p.polRound >= 0 && p.digest !== undefined) {
         const pol = this.#rounds.get(p.polRound);
         if (pol !== undefined && pol.prevote.count(p.digest) >= q) {
-          const ok = this.#lockedRound <= p.polRound || this.#lockedDigest === p.digest;
+          // A prevote quorum of round p outranks a lock of a round before p, and one of p that came from
+          // a prevote quorum; a lock from a certificate of round p only a later round's quorum.
+          const ok = this.#lockRank() <= 2 * p.polRound || this.#lockedDigest === p.digest;
           this.#sign("prevote", ok ? p.digest : NIL);
           return true;
         }
@@ -427,6 +510,17 @@ export class Agreement {
     ) {
       r.validSeen = true;
       if (this.#step === "prevote") {
+        if (
+          this.#lockedByCertificate && this.#lockedRound >= this.#round && this.#lockedDigest !== p.digest
+        ) {
+          // A certificate of this round for another value was seen (a liar voted for both): precommitting
+          // this one would complete a second certificate of the round.
+          this.#sign("precommit", NIL);
+          return true;
+        }
+        if (!(this.#lockedRound === this.#round && this.#lockedDigest === p.digest)) {
+          this.#lockedByCertificate = false;
+        }
         this.#lockedRound = this.#round;
         this.#lockedDigest = p.digest;
         this.#sign("precommit", p.digest);
@@ -447,7 +541,10 @@ export class Agreement {
       r.precommitTimeoutAt = now + this.#o.timeoutMs(this.#round);
       return true;
     }
-    if (r.precommitTimeoutAt !== undefined && now >= r.precommitTimeoutAt && this.#round < MAX_ROUND) {
+    if (
+      r.precommitTimeoutAt !== undefined && now >= r.precommitTimeoutAt && this.#round < MAX_ROUND &&
+      !this.#awaitingDecision()
+    ) {
       this.#startRound(this.#round + 1);
       return true;
     }

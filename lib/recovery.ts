@@ -45,6 +45,11 @@ export interface Recovered {
   readonly digest: string;
   /** The certified commit loaded; undefined for the genesis. */
   readonly commit: Commit | undefined;
+  /**
+   * The commit the loaded one chains to, when the archive holds it and it verifies: with b = 0 a server
+   * behind adopts a state only with a certificate that chains to it, so both are sent to it.
+   */
+  readonly previous?: Commit | undefined;
   /** Name of the archive entry loaded, or undefined for the genesis. */
   readonly loaded: string | undefined;
   /** What this server signed before, or "lost" when the votes file is missing or damaged. */
@@ -101,6 +106,18 @@ export function recover(disk: DiskReader, network: Network, verifier?: Verifier)
     loaded = { name: entry.name, commit: problem.commit };
     break;
   }
+  let previous: Commit | undefined;
+  if (loaded !== undefined) {
+    const want = loaded.commit.cert.prevDigest;
+    for (const entry of entries) {
+      if (entry.ms >= frameStartMs(loaded.commit.frame, network.intervalMs)) continue;
+      const bytes = disk.read(entry.name);
+      const checked = bytes === undefined ? undefined : checkEntry(network, entry, bytes, verifier);
+      if (checked === undefined || typeof checked === "string" || "foreign" in checked) continue;
+      if (checked.commit.cert.digest === want) previous = checked.commit;
+      break;
+    }
+  }
   if (loaded === undefined && foreign !== undefined) {
     throw new CoinError(
       `Archive entry "${foreign}" belongs to another network (its network id differs from peers.json's): ` +
@@ -120,6 +137,7 @@ export function recover(disk: DiskReader, network: Network, verifier?: Verifier)
     frame: loaded.commit.frame,
     digest: loaded.commit.cert.digest,
     commit: loaded.commit,
+    previous,
     loaded: loaded.name,
   };
   const alpha = new Map<number, Tx[]>();

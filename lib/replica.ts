@@ -39,7 +39,14 @@ import { alphaLogName, type Recovered } from "./recovery.ts";
 import { decodeTx, type Tx, TX_BYTES, TX_CODES, type TxCode, verifyTx } from "./tx.ts";
 import { TxIndex } from "./tx_index.ts";
 import { encodeVotes, VOTES_FILE, type VotesRecord } from "./votes_file.ts";
-import { Kind, LENGTH_PREFIX_BYTES, MAX_FRAME_TXS, openPeerMessage, signPeerMessage } from "./wire.ts";
+import {
+  Kind,
+  LENGTH_PREFIX_BYTES,
+  MAX_FRAME_TXS,
+  openPeerMessage,
+  PEER_HEAD_BYTES,
+  signPeerMessage,
+} from "./wire.ts";
 
 /** Frames the committed state may lag the clock before a server without a quorum stops (or waits). */
 export const MAX_MISSED_FRAMES = 3;
@@ -55,6 +62,11 @@ export const MAX_ROUND_LEAD = 16;
 export const MAX_TIMEOUT_INTERVALS = 4;
 /** Messages for later agreements kept, in all. */
 export const MAX_HELD_MESSAGES = 256;
+/**
+ * With b = 0: verified commits of later frames held until they can be adopted safely (one whose next
+ * commit chains to it, or the next frame's once this server's own agreement decides it).
+ */
+export const MAX_HELD_COMMITS = 4;
 /** Frames ahead of the committed one for which an alpha keeps a buffer. */
 export const LEAD_FRAMES = 8;
 /**
@@ -164,6 +176,11 @@ export interface ReplicaOptions {
   /** Measures durations for metrics only (never decides anything); default: always 0. */
   readonly stopwatch?: () => number;
   readonly trace?: (note: TraceNote) => void;
+  /**
+   * Simulator only: with b = 0, decide a certificate at once, as before the 2Δ rule was built, so that a
+   * run can show what the rule prevents (`deno task sim --ablate-decide-wait`).
+   */
+  readonly ablateDecideWait?: boolean;
 }
 
 /** A proposal evaluated against the state before it. */
@@ -221,10 +238,16 @@ export class Replica {
   readonly #index: Map<string, number>;
   readonly #startedMs: number;
   readonly #deltaMs: number;
+  readonly #ablateDecideWait: boolean;
 
   #nowMs: number;
   #out: Action[] = [];
   #committed: { frame: number; digest: string; state: State; commit: Commit | undefined };
+  /** The commit before the committed one, when this server committed both (sent with it to servers behind). */
+  #previousCommit: Commit | undefined;
+  /** With b = 0: commits of later frames not adopted yet (see MAX_HELD_COMMITS), and those fed as votes. */
+  #heldCommits: Commit[] = [];
+  #fedCommits = new Set<string>();
   #durableFrame: number;
   #txIndex: TxIndex;
   #alpha = new Map<number, AlphaBuffer>();
@@ -295,8 +318,10 @@ export class Replica {
     this.#nowMs = options.nowMs;
     this.#startedMs = options.nowMs;
     this.#deltaMs = Math.max(1, Math.floor(this.network.intervalMs / 4));
+    this.#ablateDecideWait = options.ablateDecideWait ?? false;
     const r = options.recovered;
     this.#committed = { frame: r.frame, digest: r.digest, state: r.state, commit: r.commit };
+    this.#previousCommit = r.previous?.cert.digest === r.commit?.cert.prevDigest ? r.previous : undefined;
     this.#durableFrame = r.frame;
     const span = this.#recentSpan();
     // From the genesis everything is known: no frame before the first holds a transfer.
@@ -499,6 +524,7 @@ export class Replica {
       });
       if (write.frame > this.#durableFrame) this.#durableFrame = write.frame;
       this.#advance();
+      this.#useHeldCommits();
     }
     return this.drain();
   }
@@ -581,6 +607,8 @@ export class Replica {
       round0DeadlineMs: Math.max(end, this.#nowMs) + 2 * this.#deltaMs,
       canSign,
       restored,
+      // With b = 0 one liar can complete two certificates: one decides only after standing 2Δ unopposed.
+      decideWaitMs: this.network.dishonest === 0 && !this.#ablateDecideWait ? 2 * this.#deltaMs : undefined,
     });
     const inst: Instance = {
       slot,
@@ -626,6 +654,7 @@ export class Replica {
     const held = this.#held;
     this.#held = [];
     for (const m of held) this.#route(m);
+    this.#useHeldCommits();
   }
 
   /** Carries out what the agreement asks. */
@@ -780,16 +809,30 @@ export class Replica {
     if (step === "prevote") inst.prevoteBodies.set(`${round}:${signer}:${digest}`, body);
   }
 
-  /** Sends `bodies` (signed peer messages) to every other server, each as its own message. */
+  /** Sends `bodies` (signed peer messages) to every other server but their signers, each on its own. */
   #sendBodies(bodies: readonly Uint8Array[]): void {
     for (const body of bodies) {
-      this.#out.push({ type: "broadcast", message: [lengthPrefix(body.length), body], greeting: false });
+      const signer = this.#index.get(toHex(body.subarray(1, 1 + HASH_BYTES)));
+      const message = [lengthPrefix(body.length), body];
+      for (const peer of this.network.servers) {
+        if (peer.index !== this.me.index && peer.index !== signer) {
+          this.#out.push({ type: "send", to: peer.index, message });
+        }
+      }
     }
   }
 
   #decided(inst: Instance, round: number, digest: string): void {
     inst.decided = { round, digest };
     const evaluation = inst.byDigest.get(digest);
+    const held = this.#heldCommits.find((c) =>
+      c.cert.digest === digest && c.cert.prevDigest === inst.slot.prevDigest
+    );
+    if (evaluation === undefined && held !== undefined) {
+      // Decided on a certificate that came with a catch-up: its certified state is the frame's.
+      this.#adoptHeld(held);
+      return;
+    }
     if (evaluation === undefined) {
       // A quorum certified a proposal this server never saw: fetch the certified state instead.
       this.#want(true);
@@ -850,7 +893,10 @@ export class Replica {
     this.metrics.lastConsensusMs = Math.max(0, this.#nowMs - end);
     this.metrics.lastRounds = commit.cert.round + 1;
     if (this.#prev !== undefined && !this.#prev.logged) this.#logConsensus(this.#prev);
+    const before = this.#committed.commit;
+    this.#previousCommit = before?.cert.digest === commit.cert.prevDigest ? before : undefined;
     this.#committed = { frame, digest: commit.cert.digest, state: commit.state, commit };
+    this.#heldCommits = this.#heldCommits.filter((c) => c.frame > frame);
     this.#trace?.({ type: "committed", frame, hash: commit.state.ledger.hash, state: commit.state });
     const missed: Tx[] = [];
     for (const [f, buffer] of this.#alpha) {
@@ -1113,6 +1159,16 @@ export class Replica {
     this.#offered.set(peer, { frame: commit.frame, atMs: this.#nowMs });
     this.metrics.catchupsSent++;
     this.#event("catchup_sent", { frame: commit.frame, to: this.network.servers[peer]!.name });
+    // With b = 0 a certificate alone does not show a decision: the commit before, which the newest
+    // certificate chains to, is one (an honest server signed on top of it), and goes first.
+    const previous = this.#previousCommit;
+    if (this.network.dishonest === 0 && previous !== undefined) {
+      this.#out.push({
+        type: "send",
+        to: peer,
+        message: this.#sign(encodeCommit(this.network.id, previous)),
+      });
+    }
     this.#out.push({ type: "send", to: peer, message: this.#sign(encodeCommit(this.network.id, commit)) });
   }
 
@@ -1275,7 +1331,7 @@ export class Replica {
     const digest = toHex(m.payload.subarray(VOTE_HEAD_BYTES));
     const signature = m.body.subarray(1 + 32, 1 + 32 + 64);
     const key = `${step}:${round}:${m.sender}`;
-    if (round < inst.agreement.round) this.#helpBehind(inst, m.sender, round);
+    if (round < inst.agreement.round && m.sender !== this.me.index) this.#helpBehind(inst, m.sender, round);
     const { outcome, intents } = inst.agreement.vote(
       this.#nowMs,
       step,
@@ -1327,10 +1383,86 @@ export class Replica {
       });
       return;
     }
+    if (this.network.dishonest === 0) {
+      this.#holdCommit(commit);
+      return;
+    }
     if (this.#durableFrame < this.#committed.frame) return; // the last commit is still being written
     this.metrics.catchupsReceived++;
     this.#prev = undefined;
     this.#commit(commit, undefined, undefined);
+  }
+
+  /**
+   * With b = 0 a liar can complete a certificate for a value that was never decided (its precommit and
+   * an honest server's of an earlier round). A verified commit of a later frame is therefore held, and
+   * adopted only when a held commit's certificate chains to it (one honest server committed it and
+   * signed on top of it), or when it is for the frame this server decides now: its certificate's
+   * precommits then count as votes, relayed like any, and decide under the 2Δ rule.
+   */
+  #holdCommit(commit: Commit): void {
+    const held = this.#heldCommits.filter((c) =>
+      c.frame !== commit.frame || c.cert.digest !== commit.cert.digest
+    );
+    held.push(commit);
+    held.sort((a, b) => a.frame - b.frame);
+    this.#heldCommits = held.slice(-MAX_HELD_COMMITS);
+    this.#useHeldCommits();
+  }
+
+  #adoptHeld(commit: Commit): void {
+    this.metrics.catchupsReceived++;
+    this.#prev = undefined;
+    this.#commit(commit, undefined, undefined);
+  }
+
+  #useHeldCommits(): void {
+    if (this.#heldCommits.length === 0) return;
+    if (this.#durableFrame < this.#committed.frame) return; // again once the last commit is written
+    const held = this.#heldCommits;
+    // The newest held commit that a later held one chains to.
+    for (let i = held.length - 1; i >= 0; i--) {
+      const c = held[i]!;
+      if (c.frame <= this.#committed.frame) continue;
+      if (!held.some((d) => d.frame > c.frame && d.cert.prevDigest === c.cert.digest)) continue;
+      this.#adoptHeld(c);
+      return;
+    }
+    const inst = this.#inst;
+    if (inst === undefined) return;
+    const decided = inst.decided;
+    if (decided !== undefined) {
+      // Decided here on a proposal never seen: the certified state of that value, when it came.
+      const c = held.find((c) =>
+        c.cert.digest === decided.digest && c.cert.prevDigest === inst.slot.prevDigest
+      );
+      if (c !== undefined) this.#adoptHeld(c);
+      return;
+    }
+    for (const c of held) {
+      const key = `${c.cert.height}:${c.cert.round}:${c.cert.digest}`;
+      if (c.cert.prevDigest !== inst.slot.prevDigest || this.#fedCommits.has(key)) continue;
+      this.#fedCommits.add(key);
+      if (this.#fedCommits.size > 4 * MAX_HELD_COMMITS) {
+        this.#fedCommits.delete(this.#fedCommits.values().next().value!);
+      }
+      const slot = { height: c.cert.height, round: c.cert.round, prevDigest: c.cert.prevDigest };
+      const payload = votePayload("precommit", this.network.id, slot, c.cert.digest);
+      for (const { signer, signature } of c.cert.signatures) {
+        const body = new Uint8Array(PEER_HEAD_BYTES + payload.length);
+        body[0] = Kind.peer;
+        body.set(this.network.servers[signer]!.key, 1);
+        body.set(signature, 1 + HASH_BYTES);
+        body.set(payload, PEER_HEAD_BYTES);
+        this.#onVote(
+          inst,
+          { code: Code.precommit, sender: signer, body, payload: body.subarray(PEER_HEAD_BYTES) },
+          "precommit",
+          c.cert.round,
+        );
+        if (this.#inst !== inst) return;
+      }
+    }
   }
 
   /** Logs `sender` as lying, once per agreement, and keeps the signed messages that prove it. */

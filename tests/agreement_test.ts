@@ -31,7 +31,7 @@ function timeoutMs(round: number): number {
 function agreement(
   config: Config,
   me: number,
-  options: { canSign?: boolean; restored?: AgreementMemory } = {},
+  options: { canSign?: boolean; restored?: AgreementMemory; decideWaitMs?: number } = {},
 ): Agreement {
   return new Agreement({
     n: config.n,
@@ -43,6 +43,7 @@ function agreement(
     round0DeadlineMs: ROUND0_DEADLINE,
     canSign: options.canSign ?? true,
     restored: options.restored,
+    decideWaitMs: options.decideWaitMs,
   });
 }
 
@@ -358,6 +359,86 @@ Deno.test("n=3: time-outs with b = 0 lead to round 1 the same way", () => {
   assert.deepEqual(lastOf(votes(a, 1200, "precommit", 0, [1], A)), []);
   assert.deepEqual(a.tick(1200 + timeoutMs(0)), []); // round 1's proposer is server 1
   assert.equal(a.round, 1);
+});
+
+// --- b = 0: a certificate decides after standing 2Δ unopposed (Sync HotStuff's commit rule)
+
+/** The decision wait of these stories: 2Δ with Δ = 250 ms. */
+const WAIT = 500;
+
+/** n = 3, b = 0, server 1 with a decision wait, in round 0 with prevotes and precommits of 0 and 1 for A. */
+function certifiedAt20(): Agreement {
+  const a = agreement(THREE, 1, { decideWaitMs: WAIT });
+  a.start(0);
+  assert.deepEqual(a.proposal(10, 0, -1, A), [prevote(0, A)]);
+  assert.deepEqual(lastOf(votes(a, 15, "prevote", 0, [1, 0], A)), [precommit(0, A)]);
+  assert.deepEqual(lastOf(votes(a, 20, "precommit", 0, [1, 0], A)), [], "a certificate, not yet a decision");
+  return a;
+}
+
+Deno.test("b = 0: a certificate decides only once it stood the decision wait, and the round waits for it", () => {
+  const a = certifiedAt20();
+  assert.equal(a.nextDeadlineMs(), 20 + WAIT);
+  // The precommit time-out (100 ms) passes: the round does not move on while the certificate stands.
+  assert.deepEqual(a.tick(20 + timeoutMs(0) + 1), []);
+  assert.equal(a.round, 0);
+  assert.deepEqual(a.tick(20 + WAIT - 1), []);
+  assert.deepEqual(a.tick(20 + WAIT), [decide(0, A)]);
+});
+
+for (
+  const [what, step, round, digest] of [
+    ["a precommit for another value in its round", "precommit", 0, B],
+    ["a precommit for another value in a later round", "precommit", 2, B],
+    ["a prevote for another value in a later round", "prevote", 1, B],
+  ] as const
+) {
+  Deno.test(`b = 0: ${what}, seen within the wait, stops the certificate deciding`, () => {
+    const a = certifiedAt20();
+    a.vote(300, step, round, 2, digest, sig(2, 1));
+    assert.deepEqual(a.tick(20 + WAIT).filter((i) => i.type === "decide"), []);
+    assert.equal(a.decision, undefined);
+  });
+}
+
+Deno.test("b = 0: votes that cannot help another value do not stop a certificate", () => {
+  const a = certifiedAt20();
+  // A prevote for another value in the certificate's own round (the liar's second one), nil votes, and
+  // votes for the same value in later rounds.
+  a.vote(100, "prevote", 0, 2, B, sig(2, 1));
+  a.vote(100, "precommit", 1, 2, NIL, sig(2, 2));
+  a.vote(100, "prevote", 1, 0, A, sig(0, 3));
+  assert.deepEqual(a.tick(20 + WAIT).filter((i) => i.type === "decide"), [decide(0, A)]);
+});
+
+Deno.test("b = 0: a server that sees a certificate locks on it, above a prevote quorum of the same round", () => {
+  // Server 2 prevoted and precommitted nothing yet in round 0: it sees the liar (0) and server 1
+  // precommit A while a prevote quorum for B (0's second value and its own prevote) forms.
+  const a = agreement(THREE, 2, { decideWaitMs: WAIT });
+  a.start(0);
+  assert.deepEqual(a.proposal(10, 0, -1, B), [prevote(0, B)]);
+  votes(a, 12, "precommit", 0, [0, 1], A);
+  assert.equal(a.lockedDigest, A, "locked on the certificate");
+  // The prevote quorum for B would have made it precommit B: it precommits nil instead.
+  a.vote(13, "prevote", 0, 2, B, sig(2));
+  assert.deepEqual(a.vote(14, "prevote", 0, 0, B, sig(0)).intents, [precommit(0, NIL)]);
+  assert.equal(a.lockedDigest, A);
+  // Round 1: a proposal of B justified by round 0's prevote quorum does not unlock it.
+  const b = agreement(THREE, 2, { decideWaitMs: WAIT });
+  b.start(0);
+  votes(b, 12, "precommit", 0, [0, 1], A);
+  votes(b, 13, "prevote", 0, [2, 0], B);
+  votes(b, 14, "prevote", 1, [1], NIL); // round 1 reached
+  assert.equal(b.round, 1);
+  assert.deepEqual(b.proposal(15, 1, 0, B), [prevote(1, NIL)]);
+});
+
+Deno.test("b = 0: without a decision wait (b ≥ 1) a certificate decides at once, as before", () => {
+  const a = agreement(THREE, 1);
+  a.start(0);
+  a.proposal(10, 0, -1, A);
+  votes(a, 15, "prevote", 0, [1, 0], A);
+  assert.deepEqual(lastOf(votes(a, 20, "precommit", 0, [1, 0], A)), [decide(0, A)]);
 });
 
 Deno.test("a round 0 deadline already past when the agreement starts fires at once", () => {

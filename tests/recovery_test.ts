@@ -133,7 +133,19 @@ Deno.test("recover() loads the highest-frame entry whose certificate verifies", 
   assert.equal(recovered.state.ledger.balanceOf(makeAccount(2)), 900);
   assertRecent(recovered.state.recent, RECENT);
   assert.deepEqual(recovered.setAside, []);
-  assert.deepEqual([...disk.reads].sort(), [NEW.name, VOTES_FILE].sort(), "the older is not read");
+  // The older one is read once more: the loaded certificate chains to it, so it is kept as the previous
+  // commit (with b = 0 a server behind needs both).
+  assert.deepEqual([...disk.reads].sort(), [NEW.name, OLD.name, VOTES_FILE].sort());
+  assert.deepEqual(recovered.previous?.cert, OLD.commit.cert);
+});
+
+Deno.test("recover() keeps no previous commit when the entry before does not chain to the loaded one", () => {
+  assert.equal(recover(memoryDisk(entries(NEW)), NETWORK).previous, undefined, "none before it");
+  // An older entry certified on another chain (its digest is not the loaded one's previous digest).
+  const other = makeCommit(NET, { frame: F0, state: { ledger: NEWER, recent: [] } });
+  assert.notEqual(other.commit.cert.digest, NEW.commit.cert.prevDigest);
+  assert.equal(recover(memoryDisk(entries(other, NEW)), NETWORK).previous, undefined, "another chain");
+  assert.equal(recover(memoryDisk(entries(OLD)), NETWORK).previous, undefined, "the genesis is not a commit");
 });
 
 Deno.test("recover() orders entries by their ms, not by name", () => {
@@ -387,7 +399,8 @@ Deno.test("recover() checks signatures with the verifier it is given", () => {
     return verifySignature(key, message, signature);
   };
   assert.equal(recover(memoryDisk(entries(OLD, NEW)), NETWORK, counting).loaded, NEW.name);
-  assert.deepEqual(calls, [NETWORK.servers[0]!.keyHex, NETWORK.servers[1]!.keyHex], "the newest only");
+  const quorum = [NETWORK.servers[0]!.keyHex, NETWORK.servers[1]!.keyHex];
+  assert.deepEqual(calls, [...quorum, ...quorum], "the newest, then the one it chains to");
   const refusing = recover(memoryDisk(entries(OLD, NEW)), NETWORK, () => false);
   assert.equal(refusing.loaded, undefined);
   assert.deepEqual(refusing.setAside.map((s) => s.name), [NEW.name, OLD.name]);

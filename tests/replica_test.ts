@@ -69,6 +69,8 @@ const NETWORK: Network = parseNetwork({
   genesis: { [alice.publicHex]: 1000 },
 });
 const GENESIS = genesisRecovered(NETWORK);
+/** With b = 0 a certificate decides once it stood 2Δ (half the interval) with no vote against it. */
+const DECIDE_WAIT_MS = 500;
 /** Frames a transfer can be valid in (3 with this timing). */
 const SPAN = recentFrames(NETWORK.timing);
 
@@ -696,8 +698,12 @@ Deno.test("transfers an alpha accepted that its agreed frame left out go to the 
   const tx = await payment();
   const accepted = s0.request(T0 + 100, 7, Kind.submit, tx.bytes);
   s0.written(T0 + 110, ofType(accepted, "persist")[0]!.id);
-  // s1 and s2 decided F0 without s0's proposal (it came too late): s0 adopts their certified commit.
-  const actions = s0.peerMessage(endOf(0) + 300, commitBody(1, certify(F0, { signers: [1, 2] }))).actions;
+  // s1 and s2 decided F0 without s0's proposal (it came too late): s0 adopts their certified commit,
+  // once its certificate stood 2Δ unopposed.
+  s0.tick(endOf(0) + 300);
+  const held = s0.peerMessage(endOf(0) + 300, commitBody(1, certify(F0, { signers: [1, 2] }))).actions;
+  assert.deepEqual(events(held, "carried"), []);
+  const actions = s0.tick(endOf(0) + 300 + DECIDE_WAIT_MS);
   assert.equal(s0.committed.frame, F0);
   assert.deepEqual(events(actions, "carried"), [{ frame: F0, transfers: 1, dropped: 0 }]);
   const relays = ofType(actions, "relay");
@@ -706,7 +712,7 @@ Deno.test("transfers an alpha accepted that its agreed frame left out go to the 
   assert.equal(toHex(relays[0]!.bytes), toHex(tx.bytes));
   assert.ok(relays[0]!.request < 0, "not a client's request id");
   const answer = { ok: true, id: tx.id, frame: F0 + 1, server: "s1" };
-  assert.deepEqual(ofType(s0.relayed(endOf(0) + 320, relays[0]!.request, 1, answer), "answer"), []);
+  assert.deepEqual(ofType(s0.relayed(endOf(0) + 820, relays[0]!.request, 1, answer), "answer"), []);
   assert.deepEqual(s0.alphaBuffer(F0), [], "the old buffer is gone");
 });
 
@@ -715,8 +721,11 @@ Deno.test("transfers the agreed frame applied are not passed on", async () => {
   const tx = await payment();
   const accepted = s0.request(T0 + 100, 7, Kind.submit, tx.bytes);
   s0.written(T0 + 110, ofType(accepted, "persist")[0]!.id);
-  const actions =
-    s0.peerMessage(endOf(0) + 300, commitBody(1, certify(F0, { signers: [1, 2], txs: [tx] }))).actions;
+  s0.tick(endOf(0) + 300);
+  const actions = [
+    ...s0.peerMessage(endOf(0) + 300, commitBody(1, certify(F0, { signers: [1, 2], txs: [tx] }))).actions,
+    ...s0.tick(endOf(0) + 300 + DECIDE_WAIT_MS),
+  ];
   assert.equal(s0.committed.frame, F0);
   assert.deepEqual(events(actions, "carried"), []);
   assert.deepEqual(ofType(actions, "relay"), []);
@@ -1030,7 +1039,7 @@ Deno.test("the next frame's agreement does not start until the commit before it 
   const cluster = new Cluster();
   // s1's archive entry for F0 takes as long as the test wants.
   cluster.writeHook = (node, p) => node === 1 && p.commit?.frame === F0;
-  cluster.runUntil(endOf(1) + 1_500);
+  cluster.runUntil(endOf(1) + 1_900);
   const s1 = cluster.replica(1);
   assert.equal(s1.committed.frame, F0, "decided in memory");
   assert.equal(s1.status(cluster.now).durableFrame, F0 - 1, "not on disk");
@@ -1503,33 +1512,52 @@ Deno.test("an alpha restarted before its frame ends still has the transfers it a
 
 // ---- catching up ---------------------------------------------------------------------------------------
 
-Deno.test("a replica behind adopts a commit from any peer whose certificate verifies, and writes it", async () => {
+Deno.test("a replica behind adopts a commit another certificate chains to, then the next one under the 2Δ rule", async () => {
   const tx = await payment();
   const cluster = new Cluster();
   cluster.route = (m) => m.from !== 2 && m.to !== 2;
   cluster.runUntil(T0 + 100);
   cluster.request(0, 1, Kind.submit, tx.bytes);
   // F0 + 2 is s2's to propose: the others decide it in round 1.
-  cluster.runUntil(endOf(3) + 200);
+  cluster.runUntil(endOf(3) + 200 + DECIDE_WAIT_MS);
+  const previous = assertAgreed(cluster, F0 + 1, [0, 1]);
   const digest = assertAgreed(cluster, F0 + 2, [0, 1]);
   const s2 = cluster.replica(2);
   assert.equal(s2.committed.frame, F0 - 1, "s2 heard nothing");
 
-  // s1 sends s2 the archive entry of F0 + 2 as a commit message.
-  const entry = commitWrites(cluster.actions(1)).find((p) => p.commit!.frame === F0 + 2)!;
-  const actions = cluster.inject(2, signedBody(serverKeys[1]!, [entry.files[0]!.bytes]));
+  // s1 sends s2 the archive entry of F0 + 2 as a commit message: with b = 0 a certificate alone may be a
+  // liar's (its precommit and an honest one of a round that did not decide), so it is held.
+  const entry = (frame: number) => commitWrites(cluster.actions(1)).find((p) => p.commit!.frame === frame)!;
+  const held = cluster.inject(2, signedBody(serverKeys[1]!, [entry(F0 + 2).files[0]!.bytes]));
+  assert.deepEqual(events(held, "catchup_received"), []);
+  assert.equal(s2.committed.frame, F0 - 1);
+  // F0 + 1's entry: F0 + 2's certificate chains to it (an honest server committed it and signed on top).
+  const actions = cluster.inject(2, signedBody(serverKeys[1]!, [entry(F0 + 1).files[0]!.bytes]));
   assert.deepEqual(events(actions, "catchup_received"), [{
-    frame: F0 + 2,
-    digest: digest.slice(0, 12),
+    frame: F0 + 1,
+    digest: previous.slice(0, 12),
     accounts: 2,
   }]);
   assert.deepEqual(events(actions, "lying"), []);
   const written = commitWrites(actions);
   assert.equal(written.length, 1);
-  assert.deepEqual(written[0]!.files, entry.files, "the same archive entry, byte for byte");
+  assert.deepEqual(written[0]!.files, entry(F0 + 1).files, "the same archive entry, byte for byte");
+  assert.equal(s2.committed.frame, F0 + 1);
+  assert.equal(s2.committed.hash, previous);
+  assert.equal(s2.committed.state.ledger.balanceOf(bob.publicKey), 300);
+
+  // Once written, F0 + 2's agreement starts, the held certificate's precommits count in it, and after 2Δ
+  // with no vote against them it decides: the certified state of F0 + 2 is adopted.
+  cluster.runUntil(cluster.now + 50);
+  assert.equal(s2.committed.frame, F0 + 1);
+  cluster.runUntil(cluster.now + DECIDE_WAIT_MS);
   assert.equal(s2.committed.frame, F0 + 2);
   assert.equal(s2.committed.hash, digest);
-  assert.equal(s2.committed.state.ledger.balanceOf(bob.publicKey), 300);
+  assert.deepEqual(commitWrites(cluster.actions(2)).map((p) => p.files), [
+    entry(F0 + 1).files,
+    entry(F0 + 2).files,
+  ]);
+  // F0 + 2 was s2's own round-0 proposal (empty, the same digest as the one decided): decided, not adopted.
   assert.equal(s2.metrics.catchupsReceived, 1);
 
   // Once written, what the adopted state's recent ids say is answered.
@@ -1539,7 +1567,7 @@ Deno.test("a replica behind adopts a commit from any peer whose certificate veri
   assert.equal(status.frame, F0);
   // An older or equal commit is ignored.
   assert.deepEqual(
-    s2.peerMessage(cluster.now, signedBody(serverKeys[0]!, [entry.files[0]!.bytes])).actions,
+    s2.peerMessage(cluster.now, signedBody(serverKeys[0]!, [entry(F0 + 2).files[0]!.bytes])).actions,
     [],
   );
 });
@@ -1623,7 +1651,9 @@ Deno.test("a commit whose state does not hash to its certified digest (recent id
     assert.deepEqual(ofType(actions, "persist"), [], what);
   }
 
-  const adopted = replica.peerMessage(endOf(0) + 302, commitBody(1, genuine)).actions;
+  replica.tick(endOf(0) + 302);
+  replica.peerMessage(endOf(0) + 302, commitBody(1, genuine));
+  const adopted = replica.tick(endOf(0) + 302 + DECIDE_WAIT_MS);
   assert.equal(events(adopted, "catchup_received").length, 1);
   assert.equal(replica.committed.hash, genuine.cert.digest);
 });
@@ -1634,22 +1664,25 @@ Deno.test("a replica does not adopt a commit while its own last commit is still 
   // F0 decided here (s0's proposal, s0's prevote and precommit, s1's own), its votes written at once and
   // its archive entry left in flight.
   const { digest, state } = outcome(F0);
-  const actions = settle(replica, endOf(0) + 5, [
+  const voted = settle(replica, endOf(0) + 5, [
     ...replica.peerMessage(endOf(0) + 5, proposalBody(0)).actions,
     ...replica.peerMessage(endOf(0) + 5, voteBody(0, "prevote", digest)).actions,
     ...replica.peerMessage(endOf(0) + 5, voteBody(0, "precommit", digest)).actions,
   ], (p) => p.commit === undefined);
+  const t = endOf(0) + 5 + DECIDE_WAIT_MS;
+  const actions = [...voted, ...settle(replica, t, replica.tick(t), (p) => p.commit === undefined)];
   assert.equal(replica.committed.frame, F0);
   assert.equal(commitWrites(actions).length, 1);
-  assert.equal(replica.status(endOf(0) + 5).durableFrame, F0 - 1);
+  assert.equal(replica.status(t).durableFrame, F0 - 1);
   const later = certify(F0 + 1, { parent: state, prevDigest: digest, signers: [0, 2] });
-  assert.deepEqual(replica.peerMessage(endOf(0) + 6, commitBody(2, later)).actions, [], "ignored, not a lie");
+  assert.deepEqual(replica.peerMessage(t + 1, commitBody(2, later)).actions, [], "held, not a lie");
   assert.equal(replica.committed.frame, F0);
-  // Once written, the same commit is adopted.
-  replica.written(endOf(0) + 7, commitWrites(actions)[0]!.id);
-  const adopted = replica.peerMessage(endOf(0) + 8, commitBody(2, later)).actions;
-  assert.equal(events(adopted, "catchup_received").length, 1);
+  // Once written, and once F0 + 1's agreement started and its certificate stood 2Δ, it is adopted.
+  replica.written(t + 2, commitWrites(actions)[0]!.id);
+  replica.tick(endOf(1) + 8);
+  replica.tick(endOf(1) + 8 + DECIDE_WAIT_MS);
   assert.equal(replica.committed.frame, F0 + 1);
+  assert.equal(replica.committed.hash, later.cert.digest);
 });
 
 Deno.test("after an outage longer than SKIP_AFTER_FRAMES, one agreement skips to the newest ended frame, empty", () => {
@@ -1679,7 +1712,7 @@ Deno.test("after an outage longer than SKIP_AFTER_FRAMES, one agreement skips to
 Deno.test("a replica whose votes are lost signs nothing for a frame that ended before its start plus the skew", () => {
   const cluster = new Cluster(T0, { start: [0, 2] });
   cluster.runUntil(endOf(0) + 500);
-  assertAgreed(cluster, F0, [0, 2]);
+  assert.equal(cluster.replica(0).headFrame, F0, "s0 and s2 still decide F0 (2Δ after its certificate)");
 
   // s1 starts on an empty data directory at F0's end + 500 ms: F0 may have had its vote before.
   cluster.start(1, genesisStart({ votes: "lost", fresh: true }));
@@ -1707,6 +1740,7 @@ Deno.test("a replica whose votes are lost signs nothing for a frame that ended b
     !votesWrites(cluster.actions(1)).some((v) => v.record.memory.signed.length > 0 && v.record.height <= F0),
   );
   assert.ok(slots.some((slot) => slot.startsWith(`${F0 + 1}:`)), "it votes again from F0 + 1 on");
+  assertAgreed(cluster, F0, [0, 2]);
   assertAgreed(cluster, F0 + 4);
 });
 
@@ -1879,9 +1913,10 @@ Deno.test("a lone replica waiting for quorum refuses transfers with no_quorum, a
 
   // s1 and s2 certified the newest ended frame, skipping the outage (an agreement on F0 deciding it).
   const newest = Math.floor(cluster.now / 1_000) - 1;
-  const actions = cluster.inject(0, commitBody(1, certify(newest, { height: F0, signers: [1, 2] })));
-  assert.deepEqual(events(actions, "quorum_back").map((f) => f.frame), [newest]);
-  cluster.runUntil(cluster.now + 50);
+  // Its certificate counts as the precommits of s0's own agreement on F0, and decides after 2Δ.
+  cluster.inject(0, commitBody(1, certify(newest, { height: F0, signers: [1, 2] })));
+  cluster.runUntil(cluster.now + DECIDE_WAIT_MS + 50);
+  assert.deepEqual(cluster.events(0, "quorum_back").map((f) => f.frame), [newest]);
   assert.deepEqual(s0.health(cluster.now), { ok: true, reason: `certified frame ${newest}` });
   const taken = cluster.request(0, 2, Kind.submit, (await payment(2, cluster.now)).bytes);
   assert.deepEqual(events(taken, "rejected_transfers"), []);
