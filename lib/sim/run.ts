@@ -3,7 +3,14 @@
 
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
-import { FAULT_KINDS, type FaultKind, type SimConfig, type SimResult, Simulation } from "./simulator.ts";
+import {
+  BOUND_KEEPING_FAULTS,
+  FAULT_KINDS,
+  type FaultKind,
+  type SimConfig,
+  type SimResult,
+  Simulation,
+} from "./simulator.ts";
 import { LIE_KINDS } from "./adversary.ts";
 import { Rng } from "./rng.ts";
 import { SCENARIOS } from "./scenarios.ts";
@@ -21,7 +28,11 @@ Options:
   --dishonest B    dishonest servers the network tolerates ("dishonest" in peers.json; default 0)
   --liars L        dishonest servers in the run (default: drawn per seed, 0 or 1, at most B)
   --faults LIST    comma-separated fault kinds, or "all" (default all), or "none"
+  --within-bound   every message between honest servers arrives within a quarter of the interval
+                   (the timing bound): of the world faults only ${BOUND_KEEPING_FAULTS.join(", ")} are drawn
   --interval MS    frame interval in ms (default 1000)
+  --ablate-decide-wait
+                   with b = 0, decide certificates at once (the 2Δ rule off: shows what it prevents)
   --scenario NAME  run one named scenario (see --list)
   --workers W      threads to run seeds on (default: one per core, at most 8)
   --list           list fault kinds and scenarios
@@ -46,6 +57,8 @@ export function configFor(
     dishonest?: number;
     faults: ReadonlySet<FaultKind>;
     intervalMs: number;
+    withinBound?: boolean;
+    ablateDecideWait?: boolean;
   },
 ): SimConfig {
   // Every value is drawn whether or not an option overrides it, so that the replay line (which names
@@ -60,19 +73,27 @@ export function configFor(
   const liarKinds = [...options.faults].some((f) => !isWorldFault(f));
   // By default a run has no more liars than the network tolerates: what the protocol claims.
   const liars = options.liars ?? (liarKinds && drawnLiar ? Math.min(1, dishonest) : 0);
+  const faults = options.withinBound
+    ? new Set(
+      [...options.faults].filter((f) => !isWorldFault(f) || BOUND_KEEPING_FAULTS.includes(f as never)),
+    )
+    : options.faults;
   return {
     seed,
     frames: options.frames,
     servers,
     dishonest,
     liars: Math.min(liars, servers - 1),
-    faults: options.faults,
+    faults,
+    ...(options.withinBound ? { boundMs: Math.floor(options.intervalMs / 4) } : {}),
+    ...(options.ablateDecideWait ? { ablateDecideWait: true } : {}),
     intervalMs: options.intervalMs,
     skewMs: Math.max(options.intervalMs, 2_000),
     blackoutMs: Math.floor(options.intervalMs / 10),
     calmFrames: Math.min(30, Math.max(10, Math.floor(options.frames / 5))),
     clients: 4,
-    waitForQuorum: drawnWait,
+    // Within the bound every honest server stays up: one halting for want of a quorum would miss messages.
+    waitForQuorum: options.withinBound ? true : drawnWait,
   };
 }
 
@@ -99,7 +120,9 @@ export function violationReport(r: SimResult): string[] {
     `replay: deno task sim --seed ${r.config.seed} --frames ${r.config.frames} --servers ${r.config.servers} ` +
     `--dishonest ${r.config.dishonest ?? 0} --liars ${r.config.liars} --faults ${
       [...r.config.faults].join(",") || "none"
-    } --interval ${r.config.intervalMs}`,
+    } --interval ${r.config.intervalMs}${r.config.boundMs === undefined ? "" : " --within-bound"}${
+      r.config.ablateDecideWait ? " --ablate-decide-wait" : ""
+    }`,
     "trace (last steps):",
     ...r.trace.map((t) => `  ${t}`),
   ];
@@ -138,6 +161,8 @@ export interface SeedJob {
     servers?: number;
     liars?: number;
     dishonest?: number;
+    withinBound?: boolean;
+    ablateDecideWait?: boolean;
   };
 }
 
@@ -222,6 +247,8 @@ export async function runSim(args: string[], io: SimIo): Promise<number> {
         interval: { type: "string" },
         scenario: { type: "string" },
         workers: { type: "string" },
+        "within-bound": { type: "boolean" },
+        "ablate-decide-wait": { type: "boolean" },
         list: { type: "boolean" },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -266,6 +293,8 @@ export async function runSim(args: string[], io: SimIo): Promise<number> {
     ...(v.servers === undefined ? {} : { servers: positive("servers", v.servers, 3) }),
     ...(v.liars === undefined ? {} : { liars: positive("liars", v.liars, 0) }),
     ...(v.dishonest === undefined ? {} : { dishonest: positive("dishonest", v.dishonest, 0) }),
+    ...(v["within-bound"] ? { withinBound: true } : {}),
+    ...(v["ablate-decide-wait"] ? { ablateDecideWait: true } : {}),
   };
   if (options.servers !== undefined && (options.servers < 1 || options.servers > 16)) {
     throw new UsageError("--servers must be from 1 to 16");

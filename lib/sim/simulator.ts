@@ -34,6 +34,16 @@ export const WORLD_FAULTS = [
   "clock_beyond",
 ] as const;
 
+/**
+ * World faults that keep every message between honest servers within the timing bound Δ: the only ones
+ * a run "within the bound" draws (the b = 0 defence against one liar holds only there).
+ */
+export const BOUND_KEEPING_FAULTS: readonly (typeof WORLD_FAULTS)[number][] = [
+  "duplicate",
+  "reorder",
+  "clock",
+];
+
 /** A fault the simulator can draw. */
 export type FaultKind = (typeof WORLD_FAULTS)[number] | LieKind;
 
@@ -59,6 +69,13 @@ export interface SimConfig {
   readonly clients: number;
   /** Servers stay up without a majority instead of halting. */
   readonly waitForQuorum: boolean;
+  /**
+   * Every message between honest servers arrives within this many ms (the timing bound Δ), when set: the
+   * run draws only BOUND_KEEPING_FAULTS among the world faults.
+   */
+  readonly boundMs?: number;
+  /** With b = 0, certificates decide at once (the 2Δ rule switched off, to show what it prevents). */
+  readonly ablateDecideWait?: boolean;
 }
 
 /** A run's outcome. */
@@ -400,6 +417,7 @@ export class Simulation {
       recovered,
       nowMs: this.#local(node),
       waitForQuorum: this.config.waitForQuorum,
+      ablateDecideWait: this.config.ablateDecideWait ?? false,
       archiveKeep: 8,
       trace: (note) => this.#onTrace(node, note),
     });
@@ -622,6 +640,10 @@ export class Simulation {
       let latency = this.#latency[from]![to]! + Math.floor(-Math.log(1 - this.rng.float()) * 4);
       if (this.#slow !== undefined && this.#slow.from === from && this.#slow.to === to) {
         latency *= this.#slow.factor;
+      }
+      const bound = this.config.boundMs;
+      if (bound !== undefined && this.nodes[from]!.honest && dest.honest) {
+        latency = Math.min(latency, bound - 1);
       }
       let at = this.#now + latency;
       const link = `${from}>${to}`;
@@ -887,7 +909,16 @@ export class Simulation {
    * to each other without loss and within the clock bound for LIVENESS_FRAMES frames, each of them must
    * have committed a frame at most 4 behind.
    */
+  /**
+   * More liars than the network tolerates (b = 0 with one): only safety is claimed, a liar may stall it
+   * (SECURITY.md), so liveness is not judged.
+   */
+  get #livenessClaimed(): boolean {
+    return this.config.liars <= (this.config.dishonest ?? 0);
+  }
+
   #watchLiveness(): void {
+    if (!this.#livenessClaimed) return;
     this.#checkAmnesia();
     if (this.#amnesiaStall) return;
     const good = this.nodes.filter((n) =>
@@ -923,6 +954,7 @@ export class Simulation {
 
   /** Over the calm end: every honest server commits recent frames and acknowledged transfers commit. */
   #judgeLiveness(startFrame: number, chaosEndFrame: number): void {
+    if (!this.#livenessClaimed) return;
     const end = startFrame + this.config.frames;
     const settle = chaosEndFrame + 6;
     if (end - settle < 4) return;

@@ -36,12 +36,21 @@ Deno.test("Rng.shuffle() is a permutation, and the same seed shuffles the same w
 
 Deno.test("the replay line of a violation reproduces it exactly", async () => {
   // A configuration that breaks an invariant by design: one equivocating liar among three servers in a
-  // network that tolerates none (b = 0). Until the b = 0 two-delta rule is built, such a network forks.
+  // network that tolerates none (b = 0), with the 2Δ rule that stops it switched off.
   const lines: string[] = [];
   await runSim(
     [
       ...["--seed", "1", "--seeds", "3", "--frames", "40", "--workers", "1", "--servers", "3"],
-      ...["--dishonest", "0", "--liars", "1", "--faults", "equivocate"],
+      ...[
+        "--dishonest",
+        "0",
+        "--liars",
+        "1",
+        "--faults",
+        "equivocate",
+        "--within-bound",
+        "--ablate-decide-wait",
+      ],
     ],
     { out: (l) => lines.push(l) },
   );
@@ -52,6 +61,7 @@ Deno.test("the replay line of a violation reproduces it exactly", async () => {
   );
   for (const replay of replays) {
     assert.match(replay, / --dishonest 0 --liars 1 /, "the replay line names the tolerance and the liars");
+    assert.match(replay, / --within-bound --ablate-decide-wait$/, "and the switches");
     const args = replay.slice("replay: deno task sim ".length).split(" ");
     const seed = args[args.indexOf("--seed") + 1];
     const ofSeed = (all: string[]) =>
@@ -107,6 +117,11 @@ for (
       args: ["--servers", "7", "--dishonest", "2", "--liars", "2"],
       seeds: 10,
     },
+    {
+      name: "b = 0, one liar, messages between honest servers within the bound",
+      args: ["--liars", "1", "--within-bound"],
+      seeds: 20,
+    },
   ]
 ) {
   Deno.test(`deno task sim: ${seeds} seeds of 200 frames with every fault kind break no invariant (${name})`, async () => {
@@ -141,4 +156,20 @@ Deno.test("seeds run on two workers print the same lines, in the same order, as 
     return lines.slice(0, -1);
   };
   assert.deepEqual(await run("2"), await run("1"));
+});
+
+Deno.test("b = 0, one equivocating liar within the bound: the 2Δ rule is what stops the fork", async () => {
+  const args = ["--seed", "1", "--seeds", "6", "--frames", "40", "--servers", "3", "--liars", "1"];
+  const run = async (extra: string[]) => {
+    const lines: string[] = [];
+    const status = await runSim([...args, "--faults", "equivocate", "--within-bound", ...extra], {
+      out: (l) => lines.push(l),
+    });
+    return { status, summary: lines.at(-1)! };
+  };
+  const without = await run(["--ablate-decide-wait"]);
+  assert.match(without.summary, /^6 seeds, [1-6] with a violation \(agreement:/, "forks without the rule");
+  const withRule = await run([]);
+  assert.match(withRule.summary, /^6 seeds, 0 with a violation/);
+  assert.equal(withRule.status, 0);
 });
