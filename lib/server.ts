@@ -30,6 +30,21 @@ export interface ServerOptions {
   archiveKeep?: number;
   /** Test-only: added to this server's clock. */
   clockOffsetMs?: number;
+  /**
+   * Test-only: a dishonest server built on this code (tests/faults/_liar_server.ts): rewrites what the
+   * replica sends and adds lies of its own. `coin serve` never sets it.
+   */
+  lies?: Lies;
+}
+
+/** What a dishonest server does with the replica's actions (lib/sim/adversary.ts implements it). */
+export interface Lies {
+  /** The actions to carry out instead of `actions`. */
+  outgoing(nowMs: number, actions: Action[], replica: Replica): Action[];
+  /** Lies told on its own schedule, at each tick. */
+  tick(nowMs: number, replica: Replica): Action[];
+  /** Sees each peer message that came in. */
+  observe(body: Uint8Array): void;
 }
 
 /** Counters exposed by /metrics and `coin status`. */
@@ -43,6 +58,7 @@ export class Server {
   readonly #log: Logger;
   readonly #archiveDir: string;
   readonly #clockOffsetMs: number;
+  readonly #lies: Lies | undefined;
   readonly #listener: Deno.TcpListener;
   readonly #connections: Connections;
   #links = new Map<number, PeerLink>();
@@ -63,6 +79,7 @@ export class Server {
     this.#log = options.logger;
     this.#archiveDir = `${options.dataDir}/archive`;
     this.#clockOffsetMs = options.clockOffsetMs ?? 0;
+    this.#lies = options.lies;
     this.#listener = listener;
     const identity = {
       networkId: options.network.id,
@@ -76,6 +93,7 @@ export class Server {
     }
     this.#connections = new Connections(listener, {
       peer: (body) => {
+        this.#lies?.observe(body);
         const { actions, listed } = this.#replica.peerMessage(this.#now(), body);
         this.#execute(actions);
         return listed;
@@ -185,6 +203,9 @@ export class Server {
     this.#timer = setTimeout(() => {
       try {
         if (!this.#closing) this.#execute(this.#replica.tick(this.#now()));
+        if (!this.#closing && this.#lies !== undefined) {
+          this.#execute(this.#lies.tick(this.#now(), this.#replica));
+        }
       } finally {
         this.#schedule();
       }
@@ -200,6 +221,7 @@ export class Server {
 
   /** Carries out the replica's actions, in order. */
   #execute(actions: Action[]): void {
+    if (this.#lies !== undefined) actions = this.#lies.outgoing(this.#now(), actions, this.#replica);
     for (const action of actions) {
       switch (action.type) {
         case "send":

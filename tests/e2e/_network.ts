@@ -56,6 +56,8 @@ export class ServerProcess {
   #exit: Promise<Deno.CommandStatus> | undefined;
   #pump: Promise<void> | undefined;
   extraArgs: string[] = [];
+  /** The program and command it runs (a test may run a dishonest server instead of `coin serve`). */
+  entry: string[] = [MAIN, "serve"];
 
   constructor(net: TestNetwork, index: number) {
     this.net = net;
@@ -92,8 +94,7 @@ export class ServerProcess {
         "run",
         "-A",
         "--quiet",
-        MAIN,
-        "serve",
+        ...this.entry,
         "--peers",
         this.net.peersFile,
         "--key",

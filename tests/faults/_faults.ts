@@ -276,6 +276,8 @@ export class TransferStream {
   /** Every `replayEvery`-th submission resubmits an earlier transfer (0: never); results by code. */
   replayEvery = 0;
   readonly replays = new Map<string, number>();
+  /** The servers submitted to and asked (default: every running one). */
+  only: readonly number[] | undefined;
   #running = false;
   #loop: Promise<void> | undefined;
   #resolver: Promise<void> | undefined;
@@ -304,7 +306,8 @@ export class TransferStream {
   }
 
   #running_servers(): number[] {
-    return this.net.servers.filter((s) => s.running).map((s) => s.index);
+    return this.net.servers.filter((s) => s.running && (this.only?.includes(s.index) ?? true))
+      .map((s) => s.index);
   }
 
   /** Starts submitting one transfer every `everyMs`, and following their outcomes as `send --wait` does. */
