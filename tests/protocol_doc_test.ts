@@ -11,6 +11,7 @@ import { apply, Ledger } from "../lib/ledger.ts";
 import * as archiveModule from "../lib/archive.ts";
 import * as keysModule from "../lib/keys.ts";
 import * as peersModule from "../lib/peers.ts";
+import * as replicaModule from "../lib/replica.ts";
 import * as txModule from "../lib/tx.ts";
 import { decodeTx, signTx, TX_BYTES, verifyTx } from "../lib/tx.ts";
 import * as wireModule from "../lib/wire.ts";
@@ -196,6 +197,7 @@ Deno.test("the limits table of docs/protocol.md names the values of the code", (
     ...peersModule,
     ...archiveModule,
     ...wireModule,
+    ...replicaModule,
   };
   const section = DOC.slice(DOC.indexOf("## 13. Limits"));
   const rows = [...section.matchAll(/^\| `([A-Z_]+)` +\| ([^|]+?) +\|/gm)];
