@@ -259,6 +259,7 @@ class LoadConnection {
   #conn: Deno.TcpConn;
   #reader: MessageReader;
   #outstanding = 0;
+  #closed = false;
   #waiters: (() => void)[] = [];
   #reading: Promise<void>;
   accepted = 0;
@@ -287,17 +288,34 @@ class LoadConnection {
     } catch {
       // connection closed
     }
+    this.#closed = true;
+    if (this.#outstanding > 0) {
+      this.rejected.connection_closed = (this.rejected.connection_closed ?? 0) + this.#outstanding;
+      this.#outstanding = 0;
+    }
     for (const w of this.#waiters.splice(0)) w();
   }
 
   async send(batch: Uint8Array): Promise<void> {
     const count = batch.length / (5 + 144);
-    while (this.#outstanding > 0 && this.#outstanding + count > LOAD_WINDOW) {
+    while (!this.#closed && this.#outstanding > 0 && this.#outstanding + count > LOAD_WINDOW) {
       await new Promise<void>((r) => this.#waiters.push(r));
+    }
+    if (this.#closed) {
+      this.rejected.connection_closed = (this.rejected.connection_closed ?? 0) + count;
+      return;
     }
     this.#outstanding += count;
     let off = 0;
-    while (off < batch.length) off += await this.#conn.write(batch.subarray(off));
+    try {
+      while (off < batch.length) off += await this.#conn.write(batch.subarray(off));
+    } catch {
+      // The server closed the connection: what it had not answered is counted as refused, not lost.
+      this.#closed = true;
+      this.rejected.connection_closed = (this.rejected.connection_closed ?? 0) + this.#outstanding;
+      this.#outstanding = 0;
+      for (const w of this.#waiters.splice(0)) w();
+    }
   }
 
   async drain(): Promise<void> {
