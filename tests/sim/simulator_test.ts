@@ -118,9 +118,13 @@ for (
       seeds: 10,
     },
     {
+      // The lies that can split a b = 0 network (with the 2Δ rule off, most of these seeds fork).
       name: "b = 0, one liar, messages between honest servers within the bound",
-      args: ["--liars", "1", "--within-bound"],
-      seeds: 20,
+      args: [
+        ...["--liars", "1", "--within-bound", "--faults"],
+        "equivocate,forge_catchup,early_buffer,replay_messages,duplicate,reorder,clock",
+      ],
+      seeds: 10,
     },
   ]
 ) {
