@@ -106,8 +106,9 @@ export function recover(disk: DiskReader, network: Network, verifier?: Verifier)
     loaded = { name: entry.name, commit: problem.commit };
     break;
   }
+  // Only b = 0 uses it (lib/replica.ts): other networks skip checking a second entry at start-up.
   let previous: Commit | undefined;
-  if (loaded !== undefined) {
+  if (loaded !== undefined && network.dishonest === 0) {
     const want = loaded.commit.cert.prevDigest;
     for (const entry of entries) {
       if (entry.ms >= frameStartMs(loaded.commit.frame, network.intervalMs)) continue;

@@ -245,9 +245,8 @@ export class Replica {
   #committed: { frame: number; digest: string; state: State; commit: Commit | undefined };
   /** The commit before the committed one, when this server committed both (sent with it to servers behind). */
   #previousCommit: Commit | undefined;
-  /** With b = 0: commits of later frames not adopted yet (see MAX_HELD_COMMITS), and those fed as votes. */
+  /** With b = 0: commits of later frames not adopted yet (see MAX_HELD_COMMITS). */
   #heldCommits: Commit[] = [];
-  #fedCommits = new Set<string>();
   #durableFrame: number;
   #txIndex: TxIndex;
   #alpha = new Map<number, AlphaBuffer>();
@@ -321,7 +320,7 @@ export class Replica {
     this.#ablateDecideWait = options.ablateDecideWait ?? false;
     const r = options.recovered;
     this.#committed = { frame: r.frame, digest: r.digest, state: r.state, commit: r.commit };
-    this.#previousCommit = r.previous?.cert.digest === r.commit?.cert.prevDigest ? r.previous : undefined;
+    this.#previousCommit = r.previous;
     this.#durableFrame = r.frame;
     const span = this.#recentSpan();
     // From the genesis everything is known: no frame before the first holds a transfer.
@@ -825,9 +824,7 @@ export class Replica {
   #decided(inst: Instance, round: number, digest: string): void {
     inst.decided = { round, digest };
     const evaluation = inst.byDigest.get(digest);
-    const held = this.#heldCommits.find((c) =>
-      c.cert.digest === digest && c.cert.prevDigest === inst.slot.prevDigest
-    );
+    const held = this.#heldFor(inst, digest);
     if (evaluation === undefined && held !== undefined) {
       // Decided on a certificate that came with a catch-up: its certified state is the frame's.
       this.#adoptHeld(held);
@@ -1410,6 +1407,13 @@ export class Replica {
     this.#useHeldCommits();
   }
 
+  /** The held commit of `digest` for the height `inst` decides, if one came. */
+  #heldFor(inst: Instance, digest: string): Commit | undefined {
+    return this.#heldCommits.find((c) =>
+      c.cert.digest === digest && c.cert.prevDigest === inst.slot.prevDigest
+    );
+  }
+
   #adoptHeld(commit: Commit): void {
     this.metrics.catchupsReceived++;
     this.#prev = undefined;
@@ -1433,19 +1437,13 @@ export class Replica {
     const decided = inst.decided;
     if (decided !== undefined) {
       // Decided here on a proposal never seen: the certified state of that value, when it came.
-      const c = held.find((c) =>
-        c.cert.digest === decided.digest && c.cert.prevDigest === inst.slot.prevDigest
-      );
+      const c = this.#heldFor(inst, decided.digest);
       if (c !== undefined) this.#adoptHeld(c);
       return;
     }
     for (const c of held) {
-      const key = `${c.cert.height}:${c.cert.round}:${c.cert.digest}`;
-      if (c.cert.prevDigest !== inst.slot.prevDigest || this.#fedCommits.has(key)) continue;
-      this.#fedCommits.add(key);
-      if (this.#fedCommits.size > 4 * MAX_HELD_COMMITS) {
-        this.#fedCommits.delete(this.#fedCommits.values().next().value!);
-      }
+      // Counted again on each call: a precommit already counted is a repeat, and changes nothing.
+      if (c.cert.prevDigest !== inst.slot.prevDigest) continue;
       const slot = { height: c.cert.height, round: c.cert.round, prevDigest: c.cert.prevDigest };
       const payload = votePayload("precommit", this.network.id, slot, c.cert.digest);
       for (const { signer, signature } of c.cert.signatures) {
