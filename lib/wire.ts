@@ -310,7 +310,11 @@ export class MessageReader {
   }
 }
 
-/** Messages smaller than this are copied together into one write; larger chunks are written as they are. */
+/**
+ * Messages smaller than this are copied together into one write. A larger message is written in pieces of
+ * about this size: its small chunks (a proposal's transfers are 144 bytes each) are copied together, and
+ * chunks at least this large are written as they are.
+ */
 export const COALESCE_BYTES = 256 * 1024;
 
 interface Queued {
@@ -387,6 +391,28 @@ export class MessageWriter {
     while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
   }
 
+  /** Writes one large message's chunks, copying runs of small ones together (one write per piece). */
+  async #writeChunks(chunks: readonly Uint8Array[]): Promise<void> {
+    let run: Uint8Array[] = [];
+    let runBytes = 0;
+    const flush = async () => {
+      if (runBytes > 0) await this.#writeAll(run.length === 1 ? run[0]! : concatBytes(run));
+      run = [];
+      runBytes = 0;
+    };
+    for (const chunk of chunks) {
+      if (chunk.length >= COALESCE_BYTES) {
+        await flush();
+        await this.#writeAll(chunk);
+        continue;
+      }
+      run.push(chunk);
+      runBytes += chunk.length;
+      if (runBytes >= COALESCE_BYTES) await flush();
+    }
+    await flush();
+  }
+
   async #pump(): Promise<void> {
     this.#pumping = true;
     let batch: Queued[] = [];
@@ -395,7 +421,7 @@ export class MessageWriter {
         const first = this.#queue[0]!;
         if (first.size >= COALESCE_BYTES) {
           batch = [this.#queue.shift()!];
-          for (const chunk of first.chunks) await this.#writeAll(chunk);
+          await this.#writeChunks(first.chunks);
           this.#queuedBytes -= first.size;
           first.resolve();
           this.#wakeDrained();

@@ -25,6 +25,7 @@ import {
   type ByteWriter,
   CHALLENGE_BYTES,
   checkAuth,
+  COALESCE_BYTES,
   decodeResponse,
   encodeAuth,
   encodePeerMessage,
@@ -463,6 +464,32 @@ Deno.test("MessageWriter writes queued messages whole and in order over short wr
   ];
   await Promise.all(messages.map((m) => writer.write(m)));
   assert.equal(toHex(Uint8Array.from(conn.received)), toHex(concatBytes(messages.flat())));
+});
+
+Deno.test("MessageWriter writes a large message of many small chunks in pieces of about COALESCE_BYTES, not chunk by chunk", async () => {
+  // A proposal of 5,000 transfers is 5,000 chunks of 144 bytes: one write each made it arrive 0.5 s late.
+  const sizes: number[] = [];
+  const received: Uint8Array[] = [];
+  const conn: ByteWriter = {
+    write(p: Uint8Array): Promise<number> {
+      sizes.push(p.length);
+      received.push(p.slice());
+      return Promise.resolve(p.length);
+    },
+  };
+  const writer = new MessageWriter(conn, { maxQueuedBytes: 64 << 20 });
+  const big = bytesOf(COALESCE_BYTES + 10, 3);
+  const chunks = [
+    ...Array.from({ length: 5_000 }, (_, i) => bytesOf(TX_BYTES, i)),
+    big,
+    bytesOf(TX_BYTES, 1),
+  ];
+  await writer.write(chunks);
+  assert.equal(toHex(concatBytes(received)), toHex(concatBytes(chunks)), "the same bytes in the same order");
+  // Small chunks are joined until a piece reaches COALESCE_BYTES; the big chunk ends the last piece.
+  const piece = Math.ceil(COALESCE_BYTES / TX_BYTES) * TX_BYTES;
+  const small = 5_000 * TX_BYTES;
+  assert.deepEqual(sizes, [piece, piece, small - 2 * piece, big.length, TX_BYTES]);
 });
 
 Deno.test("MessageWriter refuses a message that would queue more than maxQueuedBytes", async () => {
