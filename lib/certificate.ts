@@ -8,7 +8,7 @@
 // docs/protocol.md, 9, gives every byte.
 
 import { concatBytes, fromHex, readU64, toHex, viewOf, writeU64 } from "./_bytes.ts";
-import { HASH_BYTES, sha256, sha256Hex, sha256HexOf } from "./hash.ts";
+import { HASH_BYTES, sha256, sha256Hex, sha256HexOf, sha256Of } from "./hash.ts";
 import { SIGNATURE_BYTES, type Verifier, verifySignature } from "./keys.ts";
 import { Ledger, MAX_DB_BYTES, type RecentIds, type State } from "./ledger.ts";
 import { ledgerRoot } from "./merkle.ts";
@@ -22,14 +22,46 @@ export const DIGEST_CONTEXT = "coin-frame-v2";
 export const GENESIS_FRAME = -1;
 
 /** Payload codes of the signed server-to-server messages. */
-export const Code = { proposal: 2, prevote: 3, precommit: 4, commit: 5, want: 6 } as const;
+export const Code = { proposal: 2, prevote: 3, precommit: 4, commit: 5, want: 6, pending: 7 } as const;
 
 const encoder = new TextEncoder();
 const ZERO_DIGEST = new Uint8Array(HASH_BYTES);
 
 /** SHA-256 of the recent ids in their wire encoding (docs/protocol.md, 9.3). */
 export function recentHash(recent: RecentIds): Uint8Array {
-  return sha256(encodeRecent(recent));
+  return sha256Of(recentChunks(recent));
+}
+
+/**
+ * Each recent-ids entry's encoding (frame | count | ids), kept while the entry lives. An entry is shared by
+ * every later state that still holds its frame, so each frame's ids are encoded once, not once per frame
+ * digest (tens of thousands of ids under load).
+ */
+const encodedEntries = new WeakMap<RecentIds[number], Uint8Array>();
+
+function recentChunks(recent: RecentIds): Uint8Array[] {
+  const head = new Uint8Array(4);
+  viewOf(head).setUint32(0, recent.length);
+  const chunks: Uint8Array[] = [head];
+  for (const r of recent) {
+    let bytes = encodedEntries.get(r);
+    if (bytes === undefined) {
+      bytes = new Uint8Array(12 + r.ids.size * HASH_BYTES);
+      const view = viewOf(bytes);
+      writeU64(view, 0, r.frame);
+      view.setUint32(8, r.ids.size);
+      let off = 12;
+      for (const id of r.ids) {
+        bytes.set(fromHex(id, HASH_BYTES)!, off);
+        off += HASH_BYTES;
+      }
+      encodedEntries.set(r, bytes);
+    } else if (bytes.length !== 12 + r.ids.size * HASH_BYTES) {
+      throw new Error(`Invariant broken: the recent ids of frame ${r.frame} changed after they were encoded`);
+    }
+    chunks.push(bytes);
+  }
+  return chunks;
 }
 
 /** SHA-256 of a frame's transfers, concatenated (SHA-256 of nothing for an empty frame). */
@@ -116,6 +148,22 @@ export function wantPayload(networkId: string, height: number): Uint8Array {
   out.set(fromHex(networkId, HASH_BYTES)!, 1);
   writeU64(viewOf(out), 1 + HASH_BYTES, height);
   return out;
+}
+
+/**
+ * A pending payload: code | network id | frame u64 | transfers (144 bytes each) the frame's alpha accepted,
+ * so that the other servers check their signatures before the frame ends (docs/protocol.md, 9.7).
+ */
+export function pendingPayload(
+  networkId: string,
+  frame: number,
+  txBytes: readonly Uint8Array[],
+): Uint8Array[] {
+  const head = new Uint8Array(1 + HASH_BYTES + 8);
+  head[0] = Code.pending;
+  head.set(fromHex(networkId, HASH_BYTES)!, 1);
+  writeU64(viewOf(head), 1 + HASH_BYTES, frame);
+  return [head, ...txBytes];
 }
 
 /** The signatures of a quorum of precommits. */
@@ -271,22 +319,7 @@ export function checkCommit(
 
 /** Recent ids: frames u32 | (frame u64 | count u32 | ids 32 each) per frame. */
 export function encodeRecent(recent: RecentIds): Uint8Array {
-  let idCount = 0;
-  for (const r of recent) idCount += r.ids.size;
-  const out = new Uint8Array(4 + recent.length * 12 + idCount * HASH_BYTES);
-  const view = viewOf(out);
-  view.setUint32(0, recent.length);
-  let off = 4;
-  for (const r of recent) {
-    writeU64(view, off, r.frame);
-    view.setUint32(off + 8, r.ids.size);
-    off += 12;
-    for (const id of r.ids) {
-      out.set(fromHex(id, HASH_BYTES)!, off);
-      off += HASH_BYTES;
-    }
-  }
-  return out;
+  return concatBytes(recentChunks(recent));
 }
 
 /** Decodes recent ids; throws SyntaxError when they do not parse or break a limit. */

@@ -536,6 +536,22 @@ Deno.test("encodeRecent and decodeRecent round-trip recent ids: frames u32 | (fr
   );
 });
 
+Deno.test("each frame's recent ids are encoded once and shared by later states; a set changed afterwards is a bug that throws", () => {
+  const recent = sampleRecent();
+  const later = [...recent.slice(1), { frame: 99, ids: new Set([idOf(9)]) }];
+  const first = encodeRecent(recent);
+  // A later state holding the same entries encodes to what a fresh encoding of equal entries gives.
+  const fresh = later.map((r) => ({ frame: r.frame, ids: new Set(r.ids) }));
+  assert.equal(toHex(encodeRecent(later)), toHex(encodeRecent(fresh)));
+  assert.equal(toHex(encodeRecent(recent)), toHex(first), "the same bytes the second time");
+  assert.equal(toHex(recentHash(later)), toHex(sha256(encodeRecent(fresh))));
+  (recent[0]!.ids as Set<string>).add(idOf(42));
+  assert.throws(
+    () => encodeRecent(recent),
+    /Invariant broken: the recent ids of frame 7 changed after they were encoded/,
+  );
+});
+
 Deno.test("decodeRecent refuses frames out of order, trailing bytes, too many frames or ids, and cut-off input", () => {
   const refuses = (bytes: Uint8Array, pattern: RegExp, what: string) =>
     assert.throws(() => decodeRecent(bytes), (err: unknown) => {
