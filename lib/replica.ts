@@ -21,6 +21,7 @@ import {
   decodeCommit,
   encodeCommit,
   frameDigest,
+  pendingPayload,
   proposalPayload,
   type Slot,
   txsHash,
@@ -74,6 +75,12 @@ export const LEAD_FRAMES = 8;
  * logged): each is one relayed request.
  */
 export const MAX_CARRIED_TXS = 50_000;
+/**
+ * Most transfers whose signatures a server keeps as checked ahead of the proposals that will hold them
+ * (from the alphas' `pending` messages, docs/protocol.md 9.7): about 25 MB. Beyond it, transfers are checked
+ * when their proposal comes, as without pending messages.
+ */
+export const MAX_PREVERIFIED_TXS = 100_000;
 
 /** What the replica asks its shell to do. */
 export type Action =
@@ -155,6 +162,8 @@ export interface ReplicaMetrics {
   lastConsensusMs: number;
   /** Rounds the last committed frame took (1: decided in round 0). */
   lastRounds: number;
+  /** Transfers of others' proposals whose signatures were already checked from a pending message. */
+  txPreverified: number;
 }
 
 /** Options of a replica. */
@@ -250,6 +259,9 @@ export class Replica {
   #durableFrame: number;
   #txIndex: TxIndex;
   #alpha = new Map<number, AlphaBuffer>();
+  /** Per frame, the signature of each transfer (by id) that the frame's alpha passed on and that verified. */
+  #preverified = new Map<number, Map<string, Uint8Array>>();
+  #preverifiedCount = 0;
   /** The request id of the next carried transfer (#carry): negative, never a client's. */
   #nextCarryId = -1;
   #inst: Instance | undefined;
@@ -300,6 +312,7 @@ export class Replica {
     lastHashMs: 0,
     lastConsensusMs: 0,
     lastRounds: 0,
+    txPreverified: 0,
   };
 
   constructor(options: ReplicaOptions) {
@@ -894,6 +907,11 @@ export class Replica {
     this.#previousCommit = before?.cert.digest === commit.cert.prevDigest ? before : undefined;
     this.#committed = { frame, digest: commit.cert.digest, state: commit.state, commit };
     this.#heldCommits = this.#heldCommits.filter((c) => c.frame > frame);
+    for (const [f, pre] of this.#preverified) {
+      if (f > frame) continue;
+      this.#preverifiedCount -= pre.size;
+      this.#preverified.delete(f);
+    }
     this.#trace?.({ type: "committed", frame, hash: commit.state.ledger.hash, state: commit.state });
     const missed: Tx[] = [];
     for (const [f, buffer] of this.#alpha) {
@@ -1004,7 +1022,14 @@ export class Replica {
     }
     const checked = verified ?? new WeakSet<Tx>();
     if (verified === undefined) {
+      const pre = this.#preverified.get(frame);
       for (const [i, tx] of txs.entries()) {
+        const signature = pre?.get(tx.id);
+        if (signature !== undefined && equalBytes(signature, tx.signature)) {
+          this.metrics.txPreverified++;
+          checked.add(tx);
+          continue;
+        }
         if (!verifyTx(tx, this.#verifier)) {
           if (proposer === this.me.index) {
             throw new Error(
@@ -1220,6 +1245,7 @@ export class Replica {
   #route(m: Routed): void {
     const { code, sender, payload } = m;
     if (code === Code.commit) return this.#onCommit(sender, payload);
+    if (code === Code.pending) return this.#onPending(sender, payload);
     if (code === Code.want) {
       if (payload.length !== 1 + HASH_BYTES + 8) return this.#drop(sender, "want has the wrong length");
       const height = readU64(viewOf(payload), 1 + HASH_BYTES);
@@ -1267,6 +1293,39 @@ export class Replica {
     }
     if (code === Code.proposal) this.#onProposal(inst, m, round);
     else this.#onVote(inst, m, code === Code.prevote ? "prevote" : "precommit", round);
+  }
+
+  /**
+   * Transfers the alpha of a frame accepted: their signatures are checked now, while the frame runs, so
+   * that the proposal holding them is judged without checking them again. It changes no outcome, only when
+   * the work is done.
+   */
+  #onPending(sender: number, payload: Uint8Array): void {
+    const head = 1 + HASH_BYTES + 8;
+    if (payload.length < head || (payload.length - head) % TX_BYTES !== 0) {
+      return this.#drop(sender, "pending transfers are not whole");
+    }
+    const frame = readU64(viewOf(payload), 1 + HASH_BYTES);
+    if (alphaIndex(frame, this.network.servers.length) !== sender) {
+      return this.#drop(sender, `it is not the alpha of frame ${frame}`);
+    }
+    // Only frames not committed yet and not past the next one to accept transfers: the window is bounded.
+    if (frame <= this.#committed.frame || frame > frameAt(this.#nowMs, this.network.intervalMs) + 1) return;
+    let pre = this.#preverified.get(frame);
+    for (let at = head; at < payload.length; at += TX_BYTES) {
+      if (this.#preverifiedCount >= MAX_PREVERIFIED_TXS) return;
+      const tx = decodeTx(payload.slice(at, at + TX_BYTES))!;
+      if (pre?.has(tx.id)) continue;
+      if (!verifyTx(tx, this.#verifier)) {
+        return this.#drop(
+          sender,
+          `pending transfer ${tx.id.slice(0, 12)} has a signature that does not verify`,
+        );
+      }
+      if (pre === undefined) this.#preverified.set(frame, pre = new Map());
+      pre.set(tx.id, tx.signature);
+      this.#preverifiedCount++;
+    }
   }
 
   #countLate(inst: Instance, m: Routed, round: number): void {
@@ -1562,6 +1621,14 @@ export class Replica {
       if (list === undefined) byFrame.set(q.frame, list = []);
       list.push(q.tx.bytes);
       this.#alphaLogs.add(q.frame);
+    }
+    // The other servers check these signatures now rather than when the proposal comes (9.7).
+    for (const [frame, chunks] of byFrame) {
+      this.#out.push({
+        type: "broadcast",
+        message: this.#sign(pendingPayload(this.network.id, frame, chunks)),
+        greeting: false,
+      });
     }
     const id = this.#nextWriteId++;
     log.inFlight = id;

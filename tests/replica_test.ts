@@ -24,6 +24,7 @@ import {
   decodeCommit,
   encodeCommit,
   frameDigest,
+  pendingPayload,
   proposalPayload,
   txsHash,
   votePayload,
@@ -31,7 +32,7 @@ import {
 } from "../lib/certificate.ts";
 import { frameContext, frameStartMs, lastFrameFor, recentFrames } from "../lib/frames.ts";
 import { sha256 } from "../lib/hash.ts";
-import { type KeyPair, signerOf } from "../lib/keys.ts";
+import { type KeyPair, signerOf, type Verifier, verifySignature } from "../lib/keys.ts";
 import { apply, type State } from "../lib/ledger.ts";
 import { type Network, parseNetwork } from "../lib/peers.ts";
 import { alphaLogName, genesisRecovered, recover, type Recovered } from "../lib/recovery.ts";
@@ -45,7 +46,7 @@ import {
   SKIP_AFTER_FRAMES,
   STARTUP_GRACE_FRAMES,
 } from "../lib/replica.ts";
-import { decodeTx, type Tx } from "../lib/tx.ts";
+import { decodeTx, type Tx, TX_SIGNED_BYTES } from "../lib/tx.ts";
 import { decodeVotes, encodeVotes, VOTES_FILE, type VotesRecord } from "../lib/votes_file.ts";
 import { Kind, LENGTH_PREFIX_BYTES, messageBody, PEER_HEAD_BYTES, signPeerMessage } from "../lib/wire.ts";
 import { assertThrowsError, makeKeyPair, makeKeyPairs, signTransfer } from "./_helpers.ts";
@@ -744,6 +745,97 @@ Deno.test("the alpha writes its log one write at a time: transfers accepted mean
   assert.equal(second.length, 1);
   assert.deepEqual(second[0]!.files[0]!.bytes, concatBytes([b.bytes, c.bytes]));
   assert.deepEqual(ofType(replica.written(T0 + 120, second[0]!.id), "answer").map((x) => x.request), [2, 3]);
+});
+
+/** Server `me` whose every signature check is counted: `transferChecks()` counts those of transfers. */
+function countingReplica(me: number): { replica: Replica; transferChecks: () => number } {
+  let checks = 0;
+  const verifier: Verifier = (key, message, signature) => {
+    if (message.length === TX_SIGNED_BYTES) checks++;
+    return verifySignature(key, message, signature);
+  };
+  const replica = new Replica({
+    network: NETWORK,
+    me,
+    signer: signerOf(serverKeys[me]!),
+    recovered: genesisStart(),
+    nowMs: T0,
+    verifier,
+  });
+  replica.drain();
+  return { replica, transferChecks: () => checks };
+}
+
+Deno.test("the alpha passes the transfers of each log write on to the other servers in one signed pending message", async () => {
+  const replica = newReplica(0);
+  const [a, b, c] = [await payment(1), await payment(2), await payment(3)];
+  const first = replica.request(T0 + 100, 1, Kind.submit, a.bytes);
+  const pending = messagesIn(first).filter((m) => m.code === Code.pending);
+  assert.deepEqual(pending.map((m) => [m.signer, m.to]), [[0, "all"]]);
+  assert.deepEqual(pending[0]!.body, signedBody(serverKeys[0]!, pendingPayload(NETWORK.id, F0, [a.bytes])));
+  replica.request(T0 + 101, 2, Kind.submit, b.bytes);
+  replica.request(T0 + 102, 3, Kind.submit, c.bytes);
+  const next = replica.written(T0 + 110, ofType(first, "persist")[0]!.id);
+  assert.deepEqual(
+    messagesIn(next).filter((m) => m.code === Code.pending).map((m) => m.body),
+    [signedBody(serverKeys[0]!, pendingPayload(NETWORK.id, F0, [b.bytes, c.bytes]))],
+    "the transfers queued behind the first write go in the second's message",
+  );
+});
+
+Deno.test("a transfer whose signature a server checked from the alpha's pending message is not checked again in the proposal", async () => {
+  const tx = await payment();
+  const { replica, transferChecks } = countingReplica(1);
+  const listed = replica.peerMessage(
+    T0 + 120,
+    signedBody(serverKeys[0]!, pendingPayload(NETWORK.id, F0, [tx.bytes])),
+  );
+  assert.equal(listed.listed, true);
+  assert.deepEqual(listed.actions, [], "nothing to send or log");
+  assert.equal(transferChecks(), 1, "checked on arrival");
+  replica.tick(endOf(0));
+  const actions = replica.peerMessage(endOf(0) + 5, proposalBody(0, { txs: [tx] })).actions;
+  assert.equal(transferChecks(), 1, "not checked again");
+  assert.equal(replica.metrics.txPreverified, 1);
+  assert.deepEqual(votesWrites(actions)[0]!.record.memory.signed, [
+    { round: 0, step: "prevote", digest: outcome(F0, [tx]).digest },
+  ], "the same judgement as with the check");
+});
+
+Deno.test("a pending message from a server that is not the frame's alpha, or holding a forged transfer, is dropped and changes no judgement", async () => {
+  const tx = await payment();
+  const bad = forged(await payment(5));
+  const { replica, transferChecks } = countingReplica(1);
+  const notAlpha = replica.peerMessage(
+    T0 + 120,
+    signedBody(serverKeys[2]!, pendingPayload(NETWORK.id, F0, [tx.bytes])),
+  );
+  assert.deepEqual(events(notAlpha.actions, "dropped").map((e) => e.reason), [
+    `it is not the alpha of frame ${F0}`,
+  ]);
+  const lie = replica.peerMessage(
+    T0 + 130,
+    signedBody(serverKeys[0]!, pendingPayload(NETWORK.id, F0, [bad.bytes])),
+  );
+  assert.deepEqual(events(lie.actions, "dropped").map((e) => e.reason), [
+    `pending transfer ${bad.id.slice(0, 12)} has a signature that does not verify`,
+  ]);
+  const cut = replica.peerMessage(
+    T0 + 140,
+    signedBody(serverKeys[0]!, [...pendingPayload(NETWORK.id, F0, [tx.bytes]), new Uint8Array(3)]),
+  );
+  assert.deepEqual(events(cut.actions, "dropped").map((e) => e.reason), ["pending transfers are not whole"]);
+  assert.equal(transferChecks(), 1, "only the forged transfer was checked");
+  // The proposal holding both is judged from scratch: the forged transfer proves its proposer dishonest.
+  replica.tick(endOf(0));
+  const actions = replica.peerMessage(endOf(0) + 5, proposalBody(0, { txs: [tx, bad] })).actions;
+  assert.equal(replica.metrics.txPreverified, 0);
+  assert.equal(events(actions, "lying").length, 1);
+  assert.deepEqual(votesWrites(actions)[0]!.record.memory.signed, [{
+    round: 0,
+    step: "prevote",
+    digest: NIL,
+  }]);
 });
 
 Deno.test("a failed alpha log write halts the server and answers no ok", async () => {
