@@ -11,6 +11,7 @@ import {
 import { fromHex, toHex } from "./_bytes.ts";
 import { CoinError } from "./errors.ts";
 import { writeFileAtomic } from "./_files.ts";
+import { JsonError, parseJson } from "./json.ts";
 
 /** Bytes in a public key, a seed and a signature. */
 export const PUBLIC_KEY_BYTES = 32;
@@ -168,22 +169,28 @@ export async function readKeyFile(path: string): Promise<KeyPair> {
   if (info.size > MAX_KEY_FILE_BYTES) {
     throw new CoinError(`Cannot read key file "${path}": it is larger than ${MAX_KEY_FILE_BYTES} bytes`);
   }
+  const text = await Deno.readTextFile(path);
+  let parsed: unknown;
+  try {
+    parsed = parseJson(text);
+  } catch (err) {
+    if (!(err instanceof JsonError)) throw err;
+    throw new CoinError(`Cannot read key file "${path}": it is not valid JSON: ${err.message}`);
+  }
+  const obj = parsed as Partial<KeyFileJson> | null;
+  if (typeof obj !== "object" || obj === null || obj.kind !== "coin-ed25519-key") {
+    const network = typeof obj === "object" && obj !== null && "servers" in obj && "genesis" in obj;
+    throw new CoinError(
+      `Cannot read key file "${path}": it is not a coin key file` +
+        (network ? " (it looks like a network file, peers.json; coin keygen writes key files)" : ""),
+    );
+  }
+  // Checked once the file is known to be a key file: advice about a secret's mode fits only a secret.
   if (info.mode !== null && (info.mode & 0o077) !== 0) {
     const mode = (info.mode & 0o777).toString(8).padStart(4, "0");
     throw new CoinError(
       `Cannot use key file "${path}": other users can access it (mode ${mode}); run chmod 600 "${path}"`,
     );
-  }
-  const text = await Deno.readTextFile(path);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new CoinError(`Cannot read key file "${path}": it is not valid JSON`);
-  }
-  const obj = parsed as Partial<KeyFileJson> | null;
-  if (typeof obj !== "object" || obj === null || obj.kind !== "coin-ed25519-key") {
-    throw new CoinError(`Cannot read key file "${path}": it is not a coin key file`);
   }
   if (obj.version !== 1) {
     throw new CoinError(`Cannot read key file "${path}": unsupported version ${obj.version}`);

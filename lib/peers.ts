@@ -5,6 +5,7 @@
 import { fromHex, toHex } from "./_bytes.ts";
 import { CoinError } from "./errors.ts";
 import { sha256Hex } from "./hash.ts";
+import { JsonError, parseJson } from "./json.ts";
 import type { Timing } from "./frames.ts";
 import { MAX_AMOUNT } from "./tx.ts";
 
@@ -82,6 +83,33 @@ function seconds(source: string, field: string, value: unknown, minMs: number, m
   return ms;
 }
 
+const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const IPV4 =
+  /^(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/;
+
+/**
+ * Why `host` is not a host name (RFC 1123), an IPv4 address or an IPv6 address (without brackets), or
+ * undefined when it is one. The port has a field of its own, and a URL is not a host.
+ */
+export function checkHost(host: string): string | undefined {
+  if (host.length === 0 || host.length > 253) return "must be a host name or address of 1 to 253 characters";
+  if (host.includes("://")) return `is a URL: give only the host name or address (the port goes in "port")`;
+  if (/^\[.*\](:\d+)?$/.test(host)) return "has brackets: write an IPv6 address without them";
+  if (/^[^:]+:\d+$/.test(host)) {
+    return `holds a port: give only the host name or address (the port goes in "port")`;
+  }
+  if (host.includes(":")) {
+    // IPv6: hex groups and colons, "::" at most once, an IPv4 tail allowed.
+    const ok = /^[0-9A-Fa-f:.]+$/.test(host) && host.split("::").length <= 2 && host.split(":").length >= 3;
+    return ok ? undefined : "is not a host name or address";
+  }
+  if (IPV4.test(host)) return undefined;
+  if (/^[0-9.]+$/.test(host)) return "is not an IPv4 address (four numbers from 0 to 255)";
+  const labels = host.endsWith(".") ? host.slice(0, -1).split(".") : host.split(".");
+  if (labels.every((label) => HOST_LABEL.test(label))) return undefined;
+  return "is not a host name or address (letters, digits, hyphens and dots)";
+}
+
 /** Validates parsed JSON; `source` names the file in errors. */
 export function parseNetwork(json: unknown, source = "peers.json"): Network {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
@@ -115,6 +143,7 @@ export function parseNetwork(json: unknown, source = "peers.json"): Network {
   if (obj.servers.length > MAX_SERVERS) fail(source, `"servers" has more than ${MAX_SERVERS} entries`);
   const seen = new Set<string>();
   const addresses = new Set<string>();
+  const names = new Map<string, number>();
   const servers: Peer[] = obj.servers.map((raw: unknown, index: number) => {
     const at = `servers[${index}]`;
     if (typeof raw !== "object" || raw === null) fail(source, `${at} must be an object`);
@@ -124,9 +153,9 @@ export function parseNetwork(json: unknown, source = "peers.json"): Network {
     const keyHex = toHex(key);
     if (seen.has(keyHex)) fail(source, `${at}.key duplicates an earlier server's key`);
     seen.add(keyHex);
-    if (typeof s.host !== "string" || s.host.length === 0 || s.host.length > 253) {
-      fail(source, `${at}.host must be a host name or address`);
-    }
+    if (typeof s.host !== "string") fail(source, `${at}.host must be a host name or address`);
+    const hostProblem = checkHost(s.host);
+    if (hostProblem !== undefined) fail(source, `${at}.host ${JSON.stringify(s.host)} ${hostProblem}`);
     if (typeof s.port !== "number" || !Number.isInteger(s.port) || s.port < 1 || s.port > 65535) {
       fail(source, `${at}.port must be an integer from 1 to 65535 (got ${JSON.stringify(s.port)})`);
     }
@@ -136,6 +165,11 @@ export function parseNetwork(json: unknown, source = "peers.json"): Network {
       fail(source, `${at}.name must be a string of at most 64 characters`);
     }
     const name = typeof s.name === "string" && s.name !== "" ? s.name : keyHex.slice(0, 8);
+    const sameName = names.get(name);
+    if (sameName !== undefined) {
+      fail(source, `${at}.name "${name}" is already the name of servers[${sameName}]`);
+    }
+    names.set(name, index);
     return { index, name, key, keyHex, host: s.host, port: s.port };
   });
 
@@ -229,9 +263,10 @@ export async function readNetwork(path: string): Promise<Network> {
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
-  } catch {
-    throw new CoinError(`Cannot read network file "${path}": it is not valid JSON`);
+    json = parseJson(text);
+  } catch (err) {
+    if (!(err instanceof JsonError)) throw err;
+    throw new CoinError(`Cannot read network file "${path}": it is not valid JSON: ${err.message}`);
   }
   return parseNetwork(json, path);
 }

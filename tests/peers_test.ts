@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { CoinError } from "../lib/errors.ts";
 import {
+  checkHost,
   findPeer,
   MAX_SERVERS,
   MAX_START_S,
@@ -250,7 +251,35 @@ Deno.test("parseNetwork() refuses a wrong network file with a CoinError naming t
       withServer(2, { key: key(0xab).toUpperCase() }),
       /servers\[2\]\.key duplicates an earlier server's key/,
     ],
-    ["an empty host", withServer(0, { host: "" }), /servers\[0\]\.host must be a host name or address/],
+    ["an empty host", withServer(0, { host: "" }), /servers\[0\]\.host "" must be a host name or address/],
+    [
+      "a host with a port",
+      withServer(0, { host: "127.0.0.1:47401" }),
+      /^Invalid network file "net\.json": servers\[0\]\.host "127\.0\.0\.1:47401" holds a port: give only the host name or address \(the port goes in "port"\)$/,
+    ],
+    [
+      "a host name with a port",
+      withServer(0, { host: "ann.example.org:7001" }),
+      /servers\[0\]\.host "ann\.example\.org:7001" holds a port/,
+    ],
+    [
+      "a URL as host",
+      withServer(1, { host: "http://ann.example.org" }),
+      /servers\[1\]\.host "http:\/\/ann\.example\.org" is a URL/,
+    ],
+    ["a bracketed IPv6 host", withServer(1, { host: "[::1]" }), /servers\[1\]\.host "\[::1\]" has brackets/],
+    [
+      "a host with a space",
+      withServer(1, { host: "ann example" }),
+      /servers\[1\]\.host "ann example" is not a host name or address/,
+    ],
+    ["a host with a path", withServer(1, { host: "ann.org/coin" }), /is not a host name or address/],
+    ["an IPv4 address out of range", withServer(1, { host: "10.0.0.256" }), /is not an IPv4 address/],
+    [
+      "a repeated name",
+      withServer(2, { name: "s0" }),
+      /^Invalid network file "net\.json": servers\[2\]\.name "s0" is already the name of servers\[0\]$/,
+    ],
     [
       "a port of 0",
       withServer(1, { port: 0 }),
@@ -324,4 +353,33 @@ Deno.test("findPeer() finds a server by its lowercase key hex", () => {
   const network = parseNetwork(networkJson());
   assert.equal(findPeer(network, key(2))?.name, "s1");
   assert.equal(findPeer(network, key(9)), undefined);
+});
+
+Deno.test("checkHost accepts host names, IPv4 and IPv6 addresses, and says what is wrong with anything else", () => {
+  for (
+    const host of [
+      "localhost",
+      "ann.example.org",
+      "coin-1.local.",
+      "10.0.0.1",
+      "::1",
+      "fe80::1",
+      "2001:db8::8a2e:370:7334",
+      "::ffff:10.0.0.1",
+    ]
+  ) {
+    assert.equal(checkHost(host), undefined, host);
+  }
+  const refused: [string, RegExp][] = [
+    ["", /1 to 253 characters/],
+    ["a".repeat(254), /1 to 253 characters/],
+    ["127.0.0.1:47401", /holds a port/],
+    ["https://ann.org", /is a URL/],
+    ["[fe80::1]:7001", /has brackets/],
+    ["-ann.org", /is not a host name/],
+    ["ann..org", /is not a host name/],
+    ["1::2::3", /is not a host name or address/],
+    ["300.1.1.1", /is not an IPv4 address/],
+  ];
+  for (const [host, pattern] of refused) assert.match(checkHost(host) ?? "accepted", pattern, host);
 });

@@ -59,7 +59,7 @@ Deno.test("coin pubkey refuses missing, unreadable and malformed key files with 
     [
       ["pubkey", "--key", "broken.key"],
       1,
-      /Cannot read key file "broken\.key": it is not valid JSON$/,
+      /Cannot read key file "broken\.key": it is not valid JSON: line 1, column 3: expected a key in double quotes, found "n"$/,
       "in dir",
     ],
     [["pubkey", "--key", at("other.key")], 1, /it is not a coin key file$/],

@@ -107,7 +107,11 @@ Deno.test("coin sign refuses a missing, malformed or world-readable key file wit
     ["nothere.key", "broken.key", "open.key"].map((key) => runCoinProcess(args(key), { cwd: dir.path })),
   );
   assertOneLineError(missing!, 1, /^coin: Cannot read key file "nothere\.key": it does not exist$/);
-  assertOneLineError(broken!, 1, /^coin: Cannot read key file "broken\.key": it is not valid JSON$/);
+  assertOneLineError(
+    broken!,
+    1,
+    /^coin: Cannot read key file "broken\.key": it is not valid JSON: line 1, column 2: expected a key in double quotes, found end of the file$/,
+  );
   assertOneLineError(
     open!,
     1,
