@@ -42,7 +42,7 @@ export const archive: Command = {
   help: `Usage:
   coin archive ls [--dir DIR] [--json]
   coin archive show HASH_PREFIX [--dir DIR] [--json]
-  coin archive verify [--dir DIR] [--peers FILE]
+  coin archive verify [--dir DIR] [--peers FILE] [--json]
 
 The archive holds the frames the servers certified, one file each named HASH.UNIX_MS (HASH is the
 SHA-256 of the file; UNIX_MS the start of its frame). Each file holds the frame's complete state
@@ -165,6 +165,7 @@ Examples:
     let bad = 0;
     let done = 0;
     let checkedCount = 0;
+    const rows: { file: string; hash: string; ok: boolean; problem: string | null }[] = [];
     for (const e of entries) {
       // A large archive takes a while: a progress line on a terminal, nothing when piped.
       if (io.errIsTerminal && entries.length > 1) io.progress?.(`verifying ${++done}/${entries.length}…`);
@@ -178,16 +179,26 @@ Examples:
         ? "it belongs to another network (its network id differs from peers.json's)"
         : undefined;
       io.progress?.("");
-      if (problem === undefined) {
-        io.out(`ok       ${e.name}`);
-      } else {
-        bad++;
-        io.out(`CORRUPT  ${e.name}: ${problem}`);
-      }
+      if (problem !== undefined) bad++;
+      rows.push({ file: e.name, hash: e.hash, ok: problem === undefined, problem: problem ?? null });
+      if (values.json) continue;
+      io.out(problem === undefined ? `ok       ${e.name}` : `CORRUPT  ${e.name}: ${problem}`);
+    }
+    if (values.json) {
+      io.out(JSON.stringify({
+        dir,
+        network: network.id,
+        quorum: network.quorum,
+        servers: network.servers.length,
+        checked: checkedCount,
+        bad,
+        entries: rows,
+      }));
     }
     if (bad > 0) {
       throw new CoinError(`${bad} of ${checkedCount} archive entries in ${dir} do not verify`);
     }
+    if (values.json) return;
     io.out(
       `All ${checkedCount} archive entries in ${dir} verify: content, digest and certificate (${network.quorum} ` +
         `of ${network.servers.length} servers)`,

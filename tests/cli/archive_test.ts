@@ -264,6 +264,47 @@ Deno.test("coin archive verify exits 1 naming a corrupted file; ls and show see 
   );
 });
 
+Deno.test("coin archive verify --json prints one object, entry by entry, and still exits 1 when one does not verify", async () => {
+  const { dir, archive, peers, entries } = await setUp();
+  await using _ = dir;
+  const sound = await runCoin(["archive", "verify", "--dir", archive, "--peers", peers, "--json"]);
+  assert.equal(sound.code, 0, sound.stderr);
+  assert.equal(sound.stderr, "");
+  assert.deepEqual(JSON.parse(sound.stdout), {
+    dir: archive,
+    network: NET.network.id,
+    quorum: 2,
+    servers: 3,
+    checked: 3,
+    bad: 0,
+    entries: entries.map((e) => ({
+      file: e.file.name,
+      hash: e.file.name.split(".")[0],
+      ok: true,
+      problem: null,
+    })),
+  });
+  const bad = entries[1]!.file.name;
+  const bytes = entries[1]!.file.bytes.slice();
+  bytes[bytes.length - encodeRecent(entries[1]!.file.commit.state.recent).length - 1]! ^= 0x01;
+  await Deno.writeFile(`${archive}/${bad}`, bytes);
+  const broken = await runCoin(["archive", "verify", "--dir", archive, "--peers", peers, "--json"]);
+  assertOneLineError(
+    broken,
+    1,
+    new RegExp(`^coin: 1 of 3 archive entries in ${escape(archive)} do not verify$`),
+    { stdout: true },
+  );
+  const report = JSON.parse(broken.stdout);
+  assert.equal(report.bad, 1);
+  assert.deepEqual(report.entries[1], {
+    file: bad,
+    hash: bad.split(".")[0],
+    ok: false,
+    problem: "its content does not hash to its name",
+  });
+});
+
 Deno.test("coin archive verify --peers reports forged certificates and exits 1", async () => {
   const { dir, archive, peers, entries } = await setUp();
   await using _ = dir;
