@@ -4,7 +4,13 @@
 import denoJson from "./deno.json" with { type: "json" };
 import { closest, type Io } from "./lib/cli/_command.ts";
 import { COMMANDS } from "./lib/cli/commands.ts";
-import { CoinError, ConsensusLostError, UsageError } from "./lib/errors.ts";
+import {
+  CoinError,
+  ConsensusLostError,
+  InterruptedError,
+  OutcomeUnknownError,
+  UsageError,
+} from "./lib/errors.ts";
 
 /** The version printed by `coin --version`, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -81,6 +87,14 @@ export async function main(args: string[], io: Io): Promise<number> {
     if (err instanceof UsageError) {
       io.err(`coin: ${err.message}`);
       return 2;
+    }
+    if (err instanceof InterruptedError) {
+      io.err(`coin: ${err.message}`);
+      return 130;
+    }
+    if (err instanceof OutcomeUnknownError) {
+      io.err(`coin: ${err.message}`);
+      return 4;
     }
     if (err instanceof CoinError) {
       io.err(`coin: ${err.message}`);

@@ -17,6 +17,19 @@ export class CoinError extends Error {
   }
 }
 
+/**
+ * A transfer may still commit or not: an attempt reached the network and its fate is not known. Paying
+ * again could pay twice. Exit status 4.
+ */
+export class OutcomeUnknownError extends CoinError {
+  override name = "OutcomeUnknownError";
+}
+
+/** Stopped by Ctrl-C (SIGINT) or SIGTERM before the work was done. Exit status 130. */
+export class InterruptedError extends Error {
+  override name = "InterruptedError";
+}
+
 /** The server cannot reach a majority and stops rather than fork. Exit status 3. */
 export class ConsensusLostError extends Error {
   override name = "ConsensusLostError";

@@ -4,7 +4,7 @@
 import { sleep } from "../_sleep.ts";
 import { fromHex } from "../_bytes.ts";
 import { type Response, type ServerConnection, withAnyServer } from "../client.ts";
-import { CoinError } from "../errors.ts";
+import { CoinError, InterruptedError, OutcomeUnknownError } from "../errors.ts";
 import { lastFrameFor, type Timing } from "../frames.ts";
 import type { Tx } from "../tx.ts";
 import { Kind } from "../wire.ts";
@@ -26,23 +26,56 @@ export async function submitTx(
 ): Promise<Response> {
   const deadlineMs = tx.timestampMs + (timing?.skewMs ?? 5_000);
   // After an attempt whose fate is unknown (a server lost mid-request, or a relay to the alpha that
-  // timed out), "duplicate" means that attempt got through: the transfer is in, not refused.
+  // timed out), a refusal does not prove the transfer is out: that attempt may have got through.
   let uncertain = false;
   while (true) {
+    if (io.signal.aborted) throw interrupted(tx, uncertain);
+    let response: Response;
     let attempts = 0;
-    const response = await withAnyServer(servers, (conn) => {
-      if (attempts++ > 0) uncertain = true;
-      return conn.request(Kind.submit, tx.bytes);
-    });
+    try {
+      response = await withAnyServer(servers, (conn) => {
+        if (attempts++ > 0) uncertain = true; // the server before was lost after the request was sent
+        return conn.request(Kind.submit, tx.bytes);
+      });
+    } catch (err) {
+      if (attempts > 0) uncertain = true;
+      if (uncertain && err instanceof CoinError) {
+        throw new OutcomeUnknownError(`${err.message}; ${unknownAdvice(tx)}`, { cause: err });
+      }
+      throw err;
+    }
     if (response.ok === true) return response;
     const code = String(response.code);
-    if (code === "duplicate" && uncertain) return { ...response, ok: true, alreadySubmitted: true };
+    // The network holds this transfer already (pending in a buffer, or applied): follow that one.
+    if (code === "duplicate") return { ...response, ok: true, alreadySubmitted: true };
     if (code === "alpha_unreachable") uncertain = true;
-    if (!RETRYABLE_CODES.has(code) || Date.now() + RETRY_PAUSE_MS > deadlineMs || io.signal.aborted) {
+    if (!RETRYABLE_CODES.has(code) || Date.now() + RETRY_PAUSE_MS > deadlineMs) {
+      if (uncertain) {
+        throw new OutcomeUnknownError(
+          `Refused: ${code}: ${response.reason}, but an earlier attempt may have got through; ${
+            unknownAdvice(tx)
+          }`,
+          { code },
+        );
+      }
       throw new CoinError(`Refused: ${code}: ${response.reason}`, { code });
     }
     await sleep(RETRY_PAUSE_MS, io.signal);
   }
+}
+
+/** What to do when the outcome is unknown. */
+function unknownAdvice(tx: Tx): string {
+  return `transfer ${tx.id.slice(0, 16)}… may still commit: do not pay again before ` +
+    `"coin submit --wait" with the same signed transfer, or "coin tx status", says it never will`;
+}
+
+function interrupted(tx: Tx, sent: boolean): InterruptedError {
+  return new InterruptedError(
+    sent
+      ? `Interrupted: transfer ${tx.id.slice(0, 16)}… was sent and may still commit`
+      : `Interrupted before transfer ${tx.id.slice(0, 16)}… was sent`,
+  );
 }
 
 /**
@@ -50,9 +83,7 @@ export async function submitTx(
  * "committed" or "never". Returns the committing frame; throws CoinError for "never".
  */
 export async function waitForOutcome(servers: Target[], tx: Tx, timing: Timing, io: Io): Promise<number> {
-  const query = new Uint8Array(40);
-  query.set(fromHex(tx.id, 32)!);
-  new DataView(query.buffer).setBigUint64(32, BigInt(tx.timestampMs));
+  const query = statusQuery(tx);
   const pollMs = Math.max(100, Math.floor(timing.intervalMs / 4));
   // Give up only far beyond the frame where the transfer could last be applied.
   const giveUpMs = (lastFrameFor(tx.timestampMs, timing) + 30) * timing.intervalMs;
@@ -74,11 +105,30 @@ export async function waitForOutcome(servers: Target[], tx: Tx, timing: Timing, 
       );
     }
     if (Date.now() > giveUpMs) {
-      throw new CoinError(`Outcome unknown: no server confirmed transfer ${tx.id.slice(0, 16)}… either way`);
+      throw new OutcomeUnknownError(
+        `Outcome unknown: no server confirmed it either way; ${unknownAdvice(tx)}`,
+      );
     }
     await sleep(pollMs, io.signal);
   }
-  throw new CoinError("Interrupted before the outcome was known");
+  throw interrupted(tx, true);
+}
+
+/** The argument of a transfer-status request: id | timestamp u64. */
+function statusQuery(tx: Tx): Uint8Array {
+  const query = new Uint8Array(40);
+  query.set(fromHex(tx.id, 32)!);
+  new DataView(query.buffer).setBigUint64(32, BigInt(tx.timestampMs));
+  return query;
+}
+
+/** What the first server that answers says of the transfer ("committed", "never", "pending", …). */
+async function askOutcome(servers: Target[], tx: Tx): Promise<Response | undefined> {
+  try {
+    return await withAnyServer(servers, (conn) => conn.request(Kind.txStatus, statusQuery(tx)));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Prints the acceptance and, when asked, waits for the outcome. */
@@ -88,15 +138,36 @@ export async function submitAndReport(
   options: { wait: boolean; timing: Timing | undefined; io: Io },
 ): Promise<void> {
   const { io } = options;
-  const accepted = await submitTx(servers, tx, options.timing, io);
+  let accepted: Response;
+  try {
+    accepted = await submitTx(servers, tx, options.timing, io);
+  } catch (err) {
+    if (!options.wait || !(err instanceof CoinError) || err.code !== "timestamp_too_old") throw err;
+    // Too old to be taken now, but it may have been taken before: "--wait" reports the real outcome.
+    const known = await askOutcome(servers, tx);
+    if (known?.state === "committed") {
+      io.out(tx.id);
+      io.err("submitted before: too old to submit again, and already committed");
+      io.out(`committed in frame ${known.frame}`);
+      return;
+    }
+    if (known?.state === "never" || err instanceof OutcomeUnknownError) throw err;
+    throw new OutcomeUnknownError(
+      `${err.message}, and no server can tell whether it was committed before; ${unknownAdvice(tx)}`,
+      { code: err.code },
+    );
+  }
   io.out(tx.id);
   io.err(
     accepted.alreadySubmitted
-      ? `already accepted by a server: an earlier attempt got through (the retry was a duplicate)`
+      ? `already held by the network: this transfer was submitted before (pending or committed)`
       : `accepted by ${accepted.server} for frame ${accepted.frame}` +
         (accepted.relayedBy ? ` (relayed by ${accepted.relayedBy})` : ""),
   );
-  if (!options.wait) return;
+  if (!options.wait) {
+    io.err(`not final yet: it commits once the servers agree on its frame ("--wait" waits for that)`);
+    return;
+  }
   if (options.timing === undefined) throw new Error("--wait needs the network's timing");
   const frame = await waitForOutcome(servers, tx, options.timing, io);
   io.out(`committed in frame ${frame}`);

@@ -18,8 +18,11 @@ export const send: Command = {
 
 Signs a transfer of N coins from FILE's account to HEX and submits it. Any server accepts it
 (the current alpha buffers it, others relay it there). Prints the transaction id; exit 0 once
-accepted. With --wait, exit 0 only once the transfer is in an agreed database (prints the
-frame) and exit 1 once it is certain it never will be (its time window closed without it).
+accepted (not final yet). With --wait it follows the transfer to its outcome:
+  exit 0    committed: in an agreed database (prints the frame)
+  exit 1    certainly not committed (refused, or its time window closed without it): safe to pay again
+  exit 4    outcome unknown: it may still commit; do not pay again
+  exit 130  interrupted (Ctrl-C)
 
 Options:
   --peers FILE         the network file
@@ -67,7 +70,8 @@ export const submit: Command = {
   help: `Usage: coin submit --peers FILE [--wait] [--server HOST:PORT] HEX|-
 
 Submits a signed transfer (288 hex digits from "coin sign"; "-" reads standard input). Prints
-the transaction id; exit 0 once accepted. --wait as for "coin send".
+the transaction id; exit 0 once accepted. --wait as for "coin send" (exit 0 committed, 1 certainly
+not, 4 unknown, 130 interrupted). A transfer the network already holds is followed, not refused.
 
 Example:
   coin sign --key alice.key --to 3b6a27bc... --amount 25 | coin submit --peers peers.json --wait -`,

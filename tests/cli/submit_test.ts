@@ -12,7 +12,7 @@ import {
   submitTx,
   waitForOutcome,
 } from "../../lib/cli/_submit.ts";
-import { CoinError } from "../../lib/errors.ts";
+import { CoinError, InterruptedError, OutcomeUnknownError } from "../../lib/errors.ts";
 import type { Timing } from "../../lib/frames.ts";
 import type { Tx } from "../../lib/tx.ts";
 import { Kind } from "../../lib/wire.ts";
@@ -20,7 +20,10 @@ import {
   assertRejectsError,
   closedPort,
   type FakeReply,
+  linesOf,
   makeKeyPair,
+  makeTempDir,
+  runCoin,
   signTransfer,
   startFakeServer,
 } from "../_helpers.ts";
@@ -115,13 +118,13 @@ Deno.test("submitTx() stops retrying once the transfer's window closes or the si
   aborted.abort();
   await assertRejectsError(
     () => submitTx(servers, fresh, TIMING, captureIo(aborted.signal)),
-    CoinError,
-    /^Refused: frame_full/,
+    InterruptedError,
+    new RegExp(`^Interrupted before transfer ${fresh.id.slice(0, 16)}… was sent$`),
   );
-  assert.equal(server.requests.length, 3, "one attempt each, no retry");
+  assert.equal(server.requests.length, 2, "one attempt each, no retry, and none once the signal aborted");
 });
 
-Deno.test("submitTx() takes a duplicate after an attempt of unknown fate as accepted, and only then", async (t) => {
+Deno.test("submitTx() takes a duplicate as the network holding the transfer already, pending or applied", async (t) => {
   const tx = await transfer();
   await t.step("a server lost mid-request, then a duplicate from the next", async () => {
     await using lost = scripted("close");
@@ -140,21 +143,43 @@ Deno.test("submitTx() takes a duplicate after an attempt of unknown fate as acce
     assert.equal(accepted.alreadySubmitted, true);
     assert.equal(server.requests.length, 2);
   });
-  await t.step("a server that cannot be reached is no attempt: a duplicate is refused", async () => {
-    await using next = scripted(refusal("duplicate"));
+  await t.step("a duplicate on the first attempt: submitted before, by this or another run", async () => {
+    await using server = scripted(refusal("duplicate"));
+    const accepted = await submitTx([target("s1", server.port)], tx, TIMING, captureIo());
+    assert.equal(accepted.alreadySubmitted, true);
+  });
+});
+
+Deno.test("submitTx() reports an unknown outcome, not a refusal, once an earlier attempt may have got through", async (t) => {
+  const tx = await transfer();
+  await t.step("a relay that timed out, then a refusal for good", async () => {
+    await using server = scripted(refusal("alpha_unreachable"), refusal("timestamp_too_old"));
+    const err = await assertRejectsError(
+      () => submitTx([target("s1", server.port)], tx, TIMING, captureIo()),
+      OutcomeUnknownError,
+      new RegExp(
+        `^Refused: timestamp_too_old: reason of timestamp_too_old, but an earlier attempt may have got through; ` +
+          `transfer ${tx.id.slice(0, 16)}… may still commit: do not pay again before`,
+      ),
+    );
+    assert.equal((err as OutcomeUnknownError).code, "timestamp_too_old");
+  });
+  await t.step("the only server lost after the request was sent", async () => {
+    await using lost = scripted("close");
     await assertRejectsError(
-      () => submitTx([target("s1", closedPort()), target("s2", next.port)], tx, TIMING, captureIo()),
-      CoinError,
-      /^Refused: duplicate: reason of duplicate$/,
+      () => submitTx([target("s1", lost.port)], tx, TIMING, captureIo()),
+      OutcomeUnknownError,
+      /^No server answered: s1 \(Lost server .*\); transfer .* may still commit/,
     );
   });
-  await t.step("a duplicate on the first attempt is refused", async () => {
-    await using server = scripted(refusal("duplicate"));
-    await assertRejectsError(
-      () => submitTx([target("s1", server.port)], tx, TIMING, captureIo()),
+  await t.step("a refusal with no attempt of unknown fate before it stays a refusal", async () => {
+    await using server = scripted(refusal("insufficient_funds"));
+    const err = await assertRejectsError(
+      () => submitTx([target("s1", closedPort()), target("s2", server.port)], tx, TIMING, captureIo()),
       CoinError,
-      /^Refused: duplicate/,
+      /^Refused: insufficient_funds/,
     );
+    assert.ok(!(err instanceof OutcomeUnknownError));
   });
 });
 
@@ -215,8 +240,13 @@ Deno.test("waitForOutcome() gives up long after the window, and at once when the
   const old = await transfer(T0);
   await assertRejectsError(
     () => waitForOutcome([target("s1", server.port)], old, TIMING, captureIo()),
-    CoinError,
-    new RegExp(`^Outcome unknown: no server confirmed transfer ${old.id.slice(0, 16)}… either way$`),
+    OutcomeUnknownError,
+    new RegExp(
+      `^Outcome unknown: no server confirmed it either way; transfer ${
+        old.id.slice(0, 16)
+      }… may still commit: ` +
+        `do not pay again before "coin submit --wait" with the same signed transfer, or "coin tx status", says it never will$`,
+    ),
   );
   assert.equal(server.requests.length, 1);
   const aborted = new AbortController();
@@ -224,8 +254,8 @@ Deno.test("waitForOutcome() gives up long after the window, and at once when the
   const fresh = await transfer();
   await assertRejectsError(
     () => waitForOutcome([target("s1", server.port)], fresh, TIMING, captureIo(aborted.signal)),
-    CoinError,
-    /^Interrupted before the outcome was known$/,
+    InterruptedError,
+    new RegExp(`^Interrupted: transfer ${fresh.id.slice(0, 16)}… was sent and may still commit$`),
   );
   assert.equal(server.requests.length, 1, "no poll once aborted");
 });
@@ -237,7 +267,10 @@ Deno.test("submitAndReport() prints the id on stdout and who accepted it on stde
     const io = captureIo();
     await submitAndReport([target("s1", server.port)], tx, { wait: false, timing: TIMING, io });
     assert.deepEqual(io.stdout, [tx.id]);
-    assert.deepEqual(io.stderr, ["accepted by s2 for frame 12 (relayed by s1)"]);
+    assert.deepEqual(io.stderr, [
+      "accepted by s2 for frame 12 (relayed by s1)",
+      `not final yet: it commits once the servers agree on its frame ("--wait" waits for that)`,
+    ]);
   });
   await t.step("accepted earlier (a duplicate after a lost attempt)", async () => {
     await using lost = scripted("close");
@@ -250,7 +283,8 @@ Deno.test("submitAndReport() prints the id on stdout and who accepted it on stde
     });
     assert.deepEqual(io.stdout, [tx.id]);
     assert.deepEqual(io.stderr, [
-      "already accepted by a server: an earlier attempt got through (the retry was a duplicate)",
+      "already held by the network: this transfer was submitted before (pending or committed)",
+      `not final yet: it commits once the servers agree on its frame ("--wait" waits for that)`,
     ]);
   });
   await t.step("--wait: the committing frame", async () => {
@@ -272,5 +306,109 @@ Deno.test("submitAndReport() prints the id on stdout and who accepted it on stde
       (err: Error) => !(err instanceof CoinError) && err.message === "--wait needs the network's timing",
     );
     assert.deepEqual(io.stdout, [tx.id]);
+  });
+});
+
+// ---- exit statuses through the command line ------------------------------------------------------------
+
+/** A peers.json naming one server at `port` on 127.0.0.1 (a fake server), with a 1 s interval. */
+async function onePeerFile(dir: string, port: number): Promise<string> {
+  const key = await makeKeyPair(7);
+  const payer = await makeKeyPair(1);
+  const path = `${dir}/peers.json`;
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      start: Math.floor(Date.now() / 1000) - 3600,
+      interval: 1,
+      servers: [{ name: "s1", key: key.publicHex, host: HOST, port }],
+      genesis: { [payer.publicHex]: 1000 },
+    }),
+  );
+  return path;
+}
+
+/** Exit status `code`, the acceptance on stderr, then one line: the outcome. */
+function assertOutcome(
+  r: { code: number; stdout: string; stderr: string },
+  code: number,
+  last: RegExp,
+): void {
+  const context = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+  assert.equal(r.code, code, context);
+  const lines = linesOf(r.stderr);
+  assert.deepEqual(lines.slice(0, -1), ["accepted by s1 for frame 12"], context);
+  assert.match(lines.at(-1)!, last, context);
+}
+
+Deno.test("coin submit --wait exits 0 committed, 1 certainly not committed, 4 outcome unknown, 130 interrupted", async (t) => {
+  await using dir = await makeTempDir();
+  const fresh = await transfer();
+  const old = await transfer(Date.now() - 3_600_000);
+  const run = async (outcome: FakeReply, tx: Tx, signal?: AbortSignal) => {
+    await using server = startFakeServer((body) =>
+      body[0] === Kind.submit ? { ok: true, frame: 12, server: "s1" } : outcome
+    );
+    const peers = await onePeerFile(dir.path, server.port);
+    return await runCoin(["submit", "--peers", peers, "--wait", toHex(tx.bytes)], signal ? { signal } : {});
+  };
+  await t.step("0: committed", async () => {
+    const r = await run({ ok: true, state: "committed", frame: 12 }, fresh);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(linesOf(r.stdout), [fresh.id, "committed in frame 12"]);
+  });
+  await t.step("1: never (safe to pay again)", async () => {
+    const r = await run({ ok: true, state: "never", code: "not_included" }, fresh);
+    assertOutcome(r, 1, /^coin: Not committed: transfer .* was not applied in any frame of its time window$/);
+  });
+  await t.step("4: no server says either way, long after its window", async () => {
+    const r = await run({ ok: true, state: "pending" }, old);
+    assertOutcome(r, 4, /^coin: Outcome unknown: no server confirmed it either way; .* may still commit/);
+  });
+  await t.step("130: interrupted while waiting", async () => {
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 300);
+    const r = await run({ ok: true, state: "pending" }, fresh, stop.signal);
+    assertOutcome(r, 130, /^coin: Interrupted: transfer .* was sent and may still commit$/);
+  });
+});
+
+Deno.test("submitAndReport() with --wait asks about a transfer too old to submit again before calling it refused", async (t) => {
+  const tx = await transfer(Date.now() - 60_000);
+  const serving = (status: FakeReply) =>
+    startFakeServer((body) => body[0] === Kind.submit ? refusal("timestamp_too_old") : status);
+  await t.step("committed before: exit 0 with its frame", async () => {
+    await using server = serving({ ok: true, state: "committed", frame: 31 });
+    const io = captureIo();
+    await submitAndReport([target("s1", server.port)], tx, { wait: true, timing: TIMING, io });
+    assert.deepEqual(io.stdout, [tx.id, "committed in frame 31"]);
+    assert.deepEqual(io.stderr, ["submitted before: too old to submit again, and already committed"]);
+  });
+  await t.step("never committed: the refusal stands (exit 1)", async () => {
+    await using server = serving({ ok: true, state: "never", code: "not_included" });
+    const err = await assertRejectsError(
+      () => submitAndReport([target("s1", server.port)], tx, { wait: true, timing: TIMING, io: captureIo() }),
+      CoinError,
+      /^Refused: timestamp_too_old: reason of timestamp_too_old$/,
+    );
+    assert.ok(!(err instanceof OutcomeUnknownError));
+  });
+  await t.step("no server knows: outcome unknown (exit 4)", async () => {
+    await using server = serving({ ok: true, state: "unknown" });
+    await assertRejectsError(
+      () => submitAndReport([target("s1", server.port)], tx, { wait: true, timing: TIMING, io: captureIo() }),
+      OutcomeUnknownError,
+      /^Refused: timestamp_too_old: .*, and no server can tell whether it was committed before; /,
+    );
+  });
+  await t.step("without --wait the refusal is only about this submission", async () => {
+    await using server = serving({ ok: true, state: "committed", frame: 31 });
+    await assertRejectsError(
+      () =>
+        submitAndReport([target("s1", server.port)], tx, { wait: false, timing: TIMING, io: captureIo() }),
+      CoinError,
+      /^Refused: timestamp_too_old/,
+    );
+    assert.equal(server.requests.length, 1, "no status asked");
   });
 });
