@@ -67,7 +67,8 @@ export async function submitTx(
 /** What to do when the outcome is unknown. */
 function unknownAdvice(tx: Tx): string {
   return `transfer ${tx.id.slice(0, 16)}… may still commit: do not pay again before ` +
-    `"coin submit --wait" with the same signed transfer, or "coin tx status", says it never will`;
+    `"coin submit --wait" with the same signed transfer, or "coin tx status ${tx.id} --timestamp ${tx.timestampMs}", ` +
+    `says it never will`;
 }
 
 function interrupted(tx: Tx, sent: boolean): InterruptedError {
@@ -135,7 +136,7 @@ async function askOutcome(servers: Target[], tx: Tx): Promise<Response | undefin
 export async function submitAndReport(
   servers: Target[],
   tx: Tx,
-  options: { wait: boolean; timing: Timing | undefined; io: Io },
+  options: { wait: boolean; timing: Timing | undefined; io: Io; peersFile?: string },
 ): Promise<void> {
   const { io } = options;
   let accepted: Response;
@@ -165,7 +166,10 @@ export async function submitAndReport(
         (accepted.relayedBy ? ` (relayed by ${accepted.relayedBy})` : ""),
   );
   if (!options.wait) {
-    io.err(`not final yet: it commits once the servers agree on its frame ("--wait" waits for that)`);
+    io.err(
+      `not final yet: it commits once the servers agree on its frame; follow it with "--wait", or with ` +
+        `"coin tx status --peers ${options.peersFile ?? "FILE"} ${tx.id} --timestamp ${tx.timestampMs}"`,
+    );
     return;
   }
   if (options.timing === undefined) throw new Error("--wait needs the network's timing");

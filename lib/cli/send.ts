@@ -60,6 +60,7 @@ Example:
       wait: values.wait ?? false,
       timing: network.timing,
       io,
+      peersFile,
     });
   },
 };
@@ -95,6 +96,7 @@ Example:
       wait: values.wait ?? false,
       timing: network?.timing,
       io,
+      ...(values.peers === undefined ? {} : { peersFile: values.peers }),
     });
   },
 };

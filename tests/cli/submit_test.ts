@@ -245,7 +245,7 @@ Deno.test("waitForOutcome() gives up long after the window, and at once when the
       `^Outcome unknown: no server confirmed it either way; transfer ${
         old.id.slice(0, 16)
       }… may still commit: ` +
-        `do not pay again before "coin submit --wait" with the same signed transfer, or "coin tx status", says it never will$`,
+        `do not pay again before "coin submit --wait" with the same signed transfer, or "coin tx status ${old.id} --timestamp ${old.timestampMs}", says it never will$`,
     ),
   );
   assert.equal(server.requests.length, 1);
@@ -269,7 +269,8 @@ Deno.test("submitAndReport() prints the id on stdout and who accepted it on stde
     assert.deepEqual(io.stdout, [tx.id]);
     assert.deepEqual(io.stderr, [
       "accepted by s2 for frame 12 (relayed by s1)",
-      `not final yet: it commits once the servers agree on its frame ("--wait" waits for that)`,
+      `not final yet: it commits once the servers agree on its frame; follow it with "--wait", or with ` +
+      `"coin tx status --peers FILE ${tx.id} --timestamp ${tx.timestampMs}"`,
     ]);
   });
   await t.step("accepted earlier (a duplicate after a lost attempt)", async () => {
@@ -284,7 +285,8 @@ Deno.test("submitAndReport() prints the id on stdout and who accepted it on stde
     assert.deepEqual(io.stdout, [tx.id]);
     assert.deepEqual(io.stderr, [
       "already held by the network: this transfer was submitted before (pending or committed)",
-      `not final yet: it commits once the servers agree on its frame ("--wait" waits for that)`,
+      `not final yet: it commits once the servers agree on its frame; follow it with "--wait", or with ` +
+      `"coin tx status --peers FILE ${tx.id} --timestamp ${tx.timestampMs}"`,
     ]);
   });
   await t.step("--wait: the committing frame", async () => {

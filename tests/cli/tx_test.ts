@@ -2,8 +2,17 @@
 
 import assert from "node:assert/strict";
 import { toHex } from "../../lib/_bytes.ts";
-import { signTx } from "../../lib/tx.ts";
-import { assertOneLineError, linesOf, makeKeyPair, runCoin } from "../_helpers.ts";
+import { decodeTxHex, signTx } from "../../lib/tx.ts";
+import {
+  assertOneLineError,
+  closedPort,
+  type FakeReply,
+  linesOf,
+  makeKeyPair,
+  makeTempDir,
+  runCoin,
+  startFakeServer,
+} from "../_helpers.ts";
 
 const T0 = 1_700_000_000_000;
 
@@ -105,8 +114,8 @@ Deno.test("coin tx show refuses malformed input and bad usage with one line", as
     ],
     [["tx", "show", "-"], 1, /^coin: Refused: malformed: expected 288 hex digits, got 0$/, ""],
     [["tx", "show"], 2, /^coin: Missing the transfer \(hex, or - for stdin\) for "coin tx show"$/],
-    [["tx"], 2, /^coin: Missing subcommand for "coin tx": expected "show"/],
-    [["tx", "shwo", hex], 2, /^coin: Unknown subcommand "shwo" for "coin tx": expected "show"/],
+    [["tx"], 2, /^coin: Missing subcommand for "coin tx": expected show or status/],
+    [["tx", "shwo", hex], 2, /^coin: Unknown subcommand "shwo" for "coin tx": expected show or status/],
     [["tx", "show", hex, "--jsno"], 2, /^coin: Unknown flag --jsno for "coin tx"; did you mean --json\?/],
     [["tx", "show", hex, "extra"], 2, /^coin: Unexpected argument "extra" for "coin tx"/],
   ];
@@ -114,4 +123,86 @@ Deno.test("coin tx show refuses malformed input and bad usage with one line", as
     cases.map(([args, , , stdin]) => runCoin(args, stdin === undefined ? {} : { stdin })),
   );
   runs.forEach((run, i) => assertOneLineError(run, cases[i]![1], cases[i]![2]));
+});
+
+// ---- coin tx status ------------------------------------------------------------------------------------
+
+/** A peers.json naming the fake servers at `ports`, in that order. */
+async function peersFor(dir: string, ports: number[]): Promise<string> {
+  const path = `${dir}/peers.json`;
+  const keys = await Promise.all(ports.map((_, i) => makeKeyPair(40 + i)));
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      start: Math.floor(T0 / 1000),
+      interval: 1,
+      servers: ports.map((port, i) => ({
+        name: `s${i + 1}`,
+        key: keys[i]!.publicHex,
+        host: "127.0.0.1",
+        port,
+      })),
+      genesis: { [(await makeKeyPair(1)).publicHex]: 1000 },
+    }),
+  );
+  return path;
+}
+
+Deno.test("coin tx status asks the servers in turn: exit 0 committed, 1 never, 4 not known yet", async (t) => {
+  await using dir = await makeTempDir();
+  const hex = await transfer();
+  const id = decodeTxHex(hex)!.id;
+  const status = async (replies: (FakeReply | "down")[], args: string[]) => {
+    const servers = replies.map((r) => r === "down" ? undefined : startFakeServer(() => r));
+    try {
+      const ports = servers.map((s) => s?.port ?? closedPort());
+      return await runCoin(["tx", "status", "--peers", await peersFor(dir.path, ports), ...args]);
+    } finally {
+      for (const s of servers) await s?.[Symbol.asyncDispose]();
+    }
+  };
+  await t.step("committed, after a server that is down and one that only knows it as pending", async () => {
+    const r = await status(["down", { ok: true, state: "pending", lastFrame: 9, server: "s2" }, {
+      ok: true,
+      state: "committed",
+      frame: 7,
+      server: "s3",
+    }], [hex]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(linesOf(r.stdout), ["committed in frame 7 (s3 says so)"]);
+  });
+  await t.step("by id and timestamp, as JSON", async () => {
+    const r = await status([{ ok: true, state: "committed", frame: 7, server: "s1" }], [
+      id,
+      "--timestamp",
+      String(T0),
+      "--json",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { id, state: "committed", frame: 7, code: null, server: "s1" });
+  });
+  await t.step("never: exit 1, safe to pay again", async () => {
+    const r = await status([{ ok: true, state: "never", code: "insufficient_funds", server: "s1" }], [hex]);
+    assertOneLineError(
+      r,
+      1,
+      /^coin: Not committed: transfer [0-9a-f]{16}… was not applied in any frame of its time window \(last result: insufficient_funds\); safe to pay again$/,
+    );
+  });
+  await t.step("pending everywhere: exit 4", async () => {
+    const r = await status([{ ok: true, state: "pending", lastFrame: 9, server: "s1" }], [hex]);
+    assertOneLineError(
+      r,
+      4,
+      /^coin: Not known yet: transfer [0-9a-f]{16}… is pending \(its window ends with frame 9\); ask again later, and do not pay again yet$/,
+    );
+  });
+  await t.step("no server answers: exit 4", async () => {
+    const r = await status(["down", "down"], [hex]);
+    assertOneLineError(r, 4, /^coin: Outcome unknown: no server answered \(s1, s2\); do not pay again yet$/);
+  });
+  await t.step("an id without --timestamp is a usage error", async () => {
+    const r = await status([{ ok: true, state: "pending" }], [id]);
+    assertOneLineError(r, 2, /^coin: "coin tx status ID" needs --timestamp MS/);
+  });
 });
