@@ -3,9 +3,9 @@
 
 import { sleep } from "../_sleep.ts";
 import { fromHex } from "../_bytes.ts";
-import { type Response, type ServerConnection, withAnyServer } from "../client.ts";
+import { REQUEST_TIMEOUT_MS, type Response, type ServerConnection, withAnyServer } from "../client.ts";
 import { CoinError, InterruptedError, OutcomeUnknownError } from "../errors.ts";
-import { lastFrameFor, type Timing } from "../frames.ts";
+import { acceptingFrame, alphaIndex, lastFrameFor, type Timing } from "../frames.ts";
 import type { Tx } from "../tx.ts";
 import { Kind } from "../wire.ts";
 import type { Io } from "./_command.ts";
@@ -17,7 +17,24 @@ export const RETRY_PAUSE_MS = 200;
 
 type Target = { name: string; host: string; port: number };
 
-/** Submits `tx` until a server accepts it or refuses it for good. Returns the acceptance. */
+/** The shortest wait for one server's answer to a submit (a live server answers in milliseconds). */
+export const MIN_ATTEMPT_MS = 300;
+
+/**
+ * The servers in the order to ask them: the alpha of the frame accepting transfers now first (it takes the
+ * transfer without a relay), then the others in rotation order. `servers` are in peers.json order.
+ */
+export function submitOrder(servers: readonly Target[], timing: Timing | undefined, nowMs: number): Target[] {
+  if (timing === undefined || servers.length !== timing.servers) return [...servers];
+  const alpha = alphaIndex(acceptingFrame(nowMs, timing), servers.length);
+  return servers.map((_, i) => servers[(alpha + i) % servers.length]!);
+}
+
+/**
+ * Submits `tx` until a server accepts it or refuses it for good. Returns the acceptance. Each server gets
+ * an equal share of the time left before the transfer expires (at least MIN_ATTEMPT_MS, at most
+ * REQUEST_TIMEOUT_MS): a frozen server must not hold the transfer until no live one can take it.
+ */
 export async function submitTx(
   servers: Target[],
   tx: Tx,
@@ -33,9 +50,15 @@ export async function submitTx(
     let response: Response;
     let attempts = 0;
     try {
-      response = await withAnyServer(servers, (conn) => {
+      const ordered = submitOrder(servers, timing, Date.now());
+      response = await withAnyServer(ordered, (conn) => {
         if (attempts++ > 0) uncertain = true; // the server before was lost after the request was sent
-        return conn.request(Kind.submit, tx.bytes);
+        const share = (deadlineMs - Date.now()) / (ordered.length - attempts + 1);
+        return conn.request(
+          Kind.submit,
+          tx.bytes,
+          Math.round(Math.min(REQUEST_TIMEOUT_MS, Math.max(MIN_ATTEMPT_MS, share))),
+        );
       });
     } catch (err) {
       if (attempts > 0) uncertain = true;

@@ -6,9 +6,11 @@ import assert from "node:assert/strict";
 import { toHex } from "../../lib/_bytes.ts";
 import type { Io } from "../../lib/cli/_command.ts";
 import {
+  MIN_ATTEMPT_MS,
   RETRY_PAUSE_MS,
   RETRYABLE_CODES,
   submitAndReport,
+  submitOrder,
   submitTx,
   waitForOutcome,
 } from "../../lib/cli/_submit.ts";
@@ -413,4 +415,39 @@ Deno.test("submitAndReport() with --wait asks about a transfer too old to submit
     );
     assert.equal(server.requests.length, 1, "no status asked");
   });
+});
+
+Deno.test("submitTx() gives each server a share of the transfer's time left: two frozen servers do not make it expire", async () => {
+  // A frozen (SIGSTOPped) server accepts connections and never answers.
+  await using frozen1 = startFakeServer(() => undefined);
+  await using frozen2 = startFakeServer(() => undefined);
+  await using live = scripted({ ok: true, frame: 3, server: "s3" });
+  const tx = await transfer();
+  const started = Date.now();
+  const accepted = await submitTx(
+    [target("s1", frozen1.port), target("s2", frozen2.port), target("s3", live.port)],
+    tx,
+    undefined, // no timing: peers.json order, and the default 5 s window
+    captureIo(),
+  );
+  const took = Date.now() - started;
+  assert.deepEqual(accepted, { ok: true, frame: 3, server: "s3" });
+  assert.ok(took < 5_000 - 500, `reached the live server with time to spare: ${took} ms`);
+  assert.ok(took >= 2 * MIN_ATTEMPT_MS, `waited on each frozen server: ${took} ms`);
+  assert.equal(live.requests.length, 1);
+});
+
+Deno.test("submitOrder() asks the alpha of the frame accepting now first, then the others in rotation", () => {
+  const servers = ["s1", "s2", "s3"].map((name, i) => target(name, 7000 + i));
+  const timing: Timing = { intervalMs: 1000, skewMs: 5000, blackoutMs: 100, servers: 3 };
+  const names = (nowMs: number) => submitOrder(servers, timing, nowMs).map((s) => s.name);
+  // Frame f's alpha is f mod 3 (docs/protocol.md, 4.2); in the blackout, the next frame's alpha.
+  const f = 1_795_560_000;
+  assert.deepEqual(names(f * 1000 + 10), [
+    `s${(f % 3) + 1}`,
+    `s${((f + 1) % 3) + 1}`,
+    `s${((f + 2) % 3) + 1}`,
+  ]);
+  assert.deepEqual(names(f * 1000 + 950)[0], `s${((f + 1) % 3) + 1}`, "in the blackout");
+  assert.deepEqual(submitOrder(servers.slice(0, 1), timing, f * 1000).map((s) => s.name), ["s1"], "--server");
 });

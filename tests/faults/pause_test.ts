@@ -67,6 +67,38 @@ Deno.test("a server paused for several frames catches up after SIGCONT", async (
       );
     }
 
+    // Clients must not wait on a frozen server until their transfer expires (it did, with the first server
+    // of peers.json frozen: every send failed with timestamp_too_old after 5 s).
+    let sentByHand = 0;
+    await t.step(
+      "with the first server of peers.json frozen, coin send still commits, 3 times of 3",
+      async () => {
+        const s1 = net.servers[0]!;
+        Deno.kill(s1.pid!, "SIGSTOP");
+        try {
+          for (let k = 0; k < 3; k++) {
+            const r = await net.coin([
+              "send",
+              "--peers",
+              net.peersFile,
+              "--key",
+              `${net.dir}/a1.key`,
+              "--to",
+              net.accounts[1]!.publicHex,
+              "--amount",
+              "1",
+              "--wait",
+            ]);
+            assert.equal(r.code, 0, `send ${k + 1}: exit ${r.code}\n${r.stdout}${r.stderr}`);
+            assert.match(r.stdout, /committed in frame \d+/);
+            sentByHand++;
+          }
+        } finally {
+          Deno.kill(s1.pid!, "SIGCONT");
+        }
+      },
+    );
+
     await t.step("after the pauses every transfer is accounted for on every server", async () => {
       if (s2.events("halt").length > 0) {
         // Reported by the step that paused it; its data directory is intact, so the accounting can
@@ -79,7 +111,10 @@ Deno.test("a server paused for several frames catches up after SIGCONT", async (
       assert.deepEqual(stream.contradictions, []);
       await sleep(1_000);
       await untilAgreedOn(net, [0, 1, 2]);
-      const expected = stream.expected(new Map(net.accounts.map((a) => [a.publicHex, FUNDS])));
+      const start = new Map(net.accounts.map((a) => [a.publicHex, FUNDS]));
+      start.set(net.accounts[0]!.publicHex, FUNDS - sentByHand);
+      start.set(net.accounts[1]!.publicHex, FUNDS + sentByHand);
+      const expected = stream.expected(start);
       for (const i of [0, 1, 2]) {
         for (const a of net.accounts) {
           assert.equal(await balanceOn(net, i, a.publicKey), expected.get(a.publicHex), `s${i + 1}`);
