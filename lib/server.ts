@@ -28,6 +28,11 @@ export interface ServerOptions {
   /** Stay up without a majority, refusing transfers, instead of stopping with status 3. */
   waitForQuorum?: boolean;
   archiveKeep?: number;
+  /**
+   * Where to listen, when not at peers.json's address (which is what the other servers dial): behind NAT or
+   * on a cloud machine whose public address is not its own, for example 0.0.0.0 and the same port.
+   */
+  listen?: { host: string; port: number };
   /** Test-only: added to this server's clock. */
   clockOffsetMs?: number;
   /**
@@ -132,10 +137,15 @@ export class Server {
       options.logger.event("corrupt_entry_set_aside", { file: name, problem });
     }
     let listener: Deno.TcpListener;
+    const at = options.listen ?? { host: me.host, port: me.port };
     try {
-      listener = Deno.listen({ hostname: me.host, port: me.port, transport: "tcp" });
+      listener = Deno.listen({ hostname: at.host, port: at.port, transport: "tcp" });
     } catch (err) {
-      throw new CoinError(`Cannot listen on ${me.host}:${me.port}: ${(err as Error).message}`);
+      const hint = options.listen === undefined && err instanceof Deno.errors.AddrNotAvailable
+        ? ` (this machine does not own the address peers.json gives it: behind NAT or on a cloud machine, ` +
+          `listen with --listen 0.0.0.0:${me.port})`
+        : "";
+      throw new CoinError(`Cannot listen on ${at.host}:${at.port}: ${(err as Error).message}${hint}`);
     }
     const replica = new Replica({
       network: options.network,

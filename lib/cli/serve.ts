@@ -6,14 +6,15 @@ import { readKeyFile } from "../keys.ts";
 import { createLogger, type LogFormat } from "../log.ts";
 import { readNetwork } from "../peers.ts";
 import { Server } from "../server.ts";
-import { type Command, parseFlags, required, wholeNumber } from "./_command.ts";
+import { type Command, hostPort, parseFlags, required, wholeNumber } from "./_command.ts";
 
 export const serve: Command = {
   name: "serve",
   summary: "Run a server of the network",
   help: `Usage: coin serve --peers FILE --key FILE [--data DIR] [--wait-for-quorum] [options]
 
-Runs the server whose public key is FILE's, on the host and port that peers.json gives it. Every
+Runs the server whose public key is FILE's, on the host and port that peers.json gives it (or on
+--listen's, when the machine does not own that address: behind NAT, on a cloud machine). Every
 frame it votes on the hash of its balance database; agreed databases go to DIR/archive as
 HASH.UNIX_SECONDS. Logs one line per event on stderr.
 
@@ -26,6 +27,7 @@ Options:
   --key FILE            this server's key file (coin keygen)
   --data DIR            where archive/ lives (default .)
   --wait-for-quorum     wait for a majority instead of stopping
+  --listen HOST:PORT    listen here instead of at peers.json's address, which the others still dial
   --archive-keep N      archive entries to keep (default 64)
   --log-format FORMAT   text (default) or json: one JSON object per line
   --http PORT           serve /health, /status and /metrics on PORT
@@ -45,6 +47,7 @@ Example:
       "test-clock-offset-ms": { type: "string" },
       http: { type: "string" },
       "http-host": { type: "string" },
+      listen: { type: "string" },
     });
     if (values.help) return io.out(this.help);
     const peersFile = required("serve", "peers", values.peers);
@@ -79,6 +82,7 @@ Example:
       }
       httpPort = port;
     }
+    const listen = values.listen === undefined ? undefined : hostPort("serve", "listen", values.listen);
     const network = await readNetwork(peersFile);
     const keyPair = await readKeyFile(keyFile);
     const me = network.servers.find((s) => s.keyHex === keyPair.publicHex);
@@ -96,6 +100,7 @@ Example:
       waitForQuorum: values["wait-for-quorum"] ?? false,
       ...(keep === undefined ? {} : { archiveKeep: keep }),
       clockOffsetMs: offset,
+      ...(listen === undefined ? {} : { listen }),
     });
     let http: Deno.HttpServer | undefined;
     if (httpPort !== undefined) {
