@@ -296,6 +296,8 @@ export class Replica {
   #lastRejectLogFrame = -1;
   #noQuorum = false;
   #halted = false;
+  /** When each other server's last signed message came (unix ms), to say who is silent when no quorum forms. */
+  #heardMs = new Map<number, number>();
   /** Since when the committed frame lags the clock too far (unix ms), undefined while it does not. */
   #behindSinceMs: number | undefined;
   readonly metrics: ReplicaMetrics = {
@@ -1115,7 +1117,7 @@ export class Replica {
     const reason = `no quorum (${this.network.quorum} of ${this.network.servers.length}) certified a frame ` +
       `since frame ${this.#committed.frame} (digest ${
         this.#committed.digest.slice(0, 12)
-      }), ${lag} frames ago`;
+      }), ${lag} frames ago; ${this.#whoIsHeard()}`;
     this.#event("no_consensus", {
       frame: this.#committed.frame + 1,
       round: this.#inst?.agreement.round ?? 0,
@@ -1123,7 +1125,18 @@ export class Replica {
       missed: lag,
     });
     if (!this.#waitForQuorum) {
-      this.#halt(`Consensus lost: ${reason}; stopping rather than fork`);
+      if (this.metrics.framesAgreed === 0) {
+        // It never had consensus since it started: nothing was lost, it is waiting for the others.
+        const seconds = Math.round((this.#nowMs - this.#startedMs) / 1000);
+        this.#halt(
+          `No quorum since this server started ${seconds} s ago: a frame needs ${this.network.quorum} of ` +
+            `${this.network.servers.length} servers and none was agreed; ${this.#whoIsHeard()}; stopping. ` +
+            `Start the other servers and check that they reach each other, or keep this one waiting for them ` +
+            `with --wait-for-quorum`,
+        );
+        return;
+      }
+      this.#halt(`Consensus lost: ${reason}; stopping rather than fork (--wait-for-quorum waits instead)`);
       return;
     }
     this.#noQuorum = true;
@@ -1194,6 +1207,18 @@ export class Replica {
     this.#out.push({ type: "send", to: peer, message: this.#sign(encodeCommit(this.network.id, commit)) });
   }
 
+  /** Which other servers were heard from in the last few frames, and which were silent. */
+  #whoIsHeard(): string {
+    const since = this.#nowMs - (MAX_MISSED_FRAMES + 1) * this.network.intervalMs;
+    const others = this.network.servers.filter((s) => s.index !== this.me.index);
+    const heard = others.filter((s) => (this.#heardMs.get(s.index) ?? -Infinity) >= since).map((s) => s.name);
+    const silent = others.filter((s) => !heard.includes(s.name)).map((s) => s.name);
+    if (silent.length === 0) return `heard from every other server (${heard.join(", ")})`;
+    return heard.length === 0
+      ? `heard from no other server (${silent.join(", ")})`
+      : `heard from ${heard.join(", ")}; silent: ${silent.join(", ")}`;
+  }
+
   #halt(reason: string): void {
     this.#event("halt", { frame: this.#committed.frame + 1, reason });
     this.#halted = true;
@@ -1223,6 +1248,7 @@ export class Replica {
       return false;
     }
     const sender = this.#index.get(opened.sender)!;
+    this.#heardMs.set(sender, this.#nowMs);
     const payload = opened.payload;
     const code = payload[0]!;
     if (payload.length < 1 + HASH_BYTES || toHex(payload.subarray(1, 1 + HASH_BYTES)) !== this.network.id) {

@@ -33,6 +33,11 @@ Deno.test("without a majority the last server exits with status 3", async () => 
     assert.equal(status.code, 3, s3.log);
     assert.equal(s3.events("halt").length, 1, s3.log);
     assert.match(s3.log, /Consensus lost: no quorum \(2 of 3\) certified a frame/);
+    // It says who went silent, and how to wait instead.
+    assert.match(
+      s3.log,
+      /heard from no other server \(s1, s2\); stopping rather than fork \(--wait-for-quorum waits instead\)/,
+    );
   } finally {
     keepLogs(net, "quorum-exit");
     await net.close();
