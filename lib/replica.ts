@@ -81,8 +81,6 @@ export const MAX_CARRIED_TXS = 50_000;
  * when their proposal comes, as without pending messages.
  */
 export const MAX_PREVERIFIED_TXS = 100_000;
-/** Recent heights whose first message from each server is timed, to learn how late its clock runs. */
-export const LATENESS_SAMPLES = 4;
 
 /** What the replica asks its shell to do. */
 export type Action =
@@ -298,12 +296,6 @@ export class Replica {
   #lastRejectLogFrame = -1;
   #noQuorum = false;
   #halted = false;
-  /**
-   * Per other server, for its last LATENESS_SAMPLES heights: how long after the height's frame ended here its
-   * first message for it came (ms; negative when its clock runs ahead). Round 0 waits that much longer for
-   * its proposal, up to the skew (see #advance).
-   */
-  #lateness = new Map<number, { height: number; lateMs: number }[]>();
   /** When each other server's last signed message came (unix ms), to say who is silent when no quorum forms. */
   #heardMs = new Map<number, number>();
   /** Since when the committed frame lags the clock too far (unix ms), undefined while it does not. */
@@ -623,10 +615,10 @@ export class Replica {
       dishonest: this.network.dishonest,
       proposer: (round) => (first + round) % n,
       timeoutMs: (round) => Math.min(cap, this.#deltaMs * (round + 1)),
-      // Round 0 waits for the beta 2Δ from the frame's end, later by as much as the beta's clock was seen to
-      // run behind (up to the skew), and at least as long from now: an agreement that starts late (the one
-      // before it took a second round) still gives its beta the time to propose.
-      round0DeadlineMs: Math.max(end + this.#lateMs(first), this.#nowMs) + 2 * this.#deltaMs,
+      // Round 0 waits for the beta from the frame's end, plus the clock error tolerated between servers,
+      // and at least as long from now: an agreement that starts late (the one before it took a second
+      // round) still gives its beta the time to propose.
+      round0DeadlineMs: Math.max(end, this.#nowMs) + 2 * this.#deltaMs,
       canSign,
       restored,
       // With b = 0 one liar can complete two certificates: one decides only after standing 2Δ unopposed.
@@ -1215,26 +1207,6 @@ export class Replica {
     this.#out.push({ type: "send", to: peer, message: this.#sign(encodeCommit(this.network.id, commit)) });
   }
 
-  #noteLateness(sender: number, height: number): void {
-    let samples = this.#lateness.get(sender);
-    if (samples === undefined) this.#lateness.set(sender, samples = []);
-    if (samples.some((x) => x.height === height)) return;
-    samples.push({ height, lateMs: this.#nowMs - frameStartMs(height + 1, this.network.intervalMs) });
-    if (samples.length > LATENESS_SAMPLES) samples.shift();
-  }
-
-  /**
-   * How much later than the frame's end here `server` starts a height: the least of its recent samples,
-   * from 0 to the skew. A clock that runs behind (within the skew) makes an honest proposer that late every
-   * time; a server can make itself look later than it is, never another server, and never beyond the skew.
-   */
-  #lateMs(server: number): number {
-    const samples = this.#lateness.get(server);
-    if (samples === undefined || samples.length === 0 || server === this.me.index) return 0;
-    const least = Math.min(...samples.map((x) => x.lateMs));
-    return Math.max(0, Math.min(this.network.timing.skewMs, least));
-  }
-
   /** Which other servers were heard from in the last few frames, and which were silent. */
   #whoIsHeard(): string {
     const since = this.#nowMs - (MAX_MISSED_FRAMES + 1) * this.network.intervalMs;
@@ -1317,8 +1289,6 @@ export class Replica {
     const round = view.getUint32(1 + HASH_BYTES + 8);
     const prevDigest = toHex(payload.subarray(1 + HASH_BYTES + 12, VOTE_HEAD_BYTES));
     const h = this.#committed.frame + 1;
-    // The height just committed counts too: a late server's messages often come after the others decided.
-    if (height >= h - 1) this.#noteLateness(sender, height);
     if (height < h) {
       const p = this.#prev;
       if (p !== undefined && height === p.instance.slot.height && code === Code.precommit) {
