@@ -70,6 +70,11 @@ export interface AgreementOptions {
   readonly timeoutMs: (round: number) => number;
   /** When round 0's proposal is given up on (unix ms). */
   readonly round0DeadlineMs: number;
+  /**
+   * True for a server proven to have lied (two signed messages that conflict, a forged transfer): its
+   * proposals are not waited for. Only liveness depends on it: voting nil is always safe.
+   */
+  readonly provenLiar?: (server: number) => boolean;
   /** False while this server may not sign anything in this agreement (it lost its memory of it). */
   readonly canSign: boolean;
   /** What this server signed before a restart. */
@@ -426,7 +431,9 @@ export class Agreement {
       });
       // The replica answers with proposal(); should it not, the time-out still moves the round on.
     }
-    this.#proposeTimeoutAt = round === 0
+    this.#proposeTimeoutAt = this.#o.provenLiar?.(this.#o.proposer(round))
+      ? this.#nowMs
+      : round === 0
       ? Math.max(this.#o.round0DeadlineMs, this.#nowMs)
       : this.#nowMs + this.#o.timeoutMs(round);
   }

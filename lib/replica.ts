@@ -296,6 +296,8 @@ export class Replica {
   #lastRejectLogFrame = -1;
   #noQuorum = false;
   #halted = false;
+  /** Servers this one holds proof against (since it started): their proposals are not waited for. */
+  #provenLiars = new Set<number>();
   /** When each other server's last signed message came (unix ms), to say who is silent when no quorum forms. */
   #heardMs = new Map<number, number>();
   /** Since when the committed frame lags the clock too far (unix ms), undefined while it does not. */
@@ -619,6 +621,7 @@ export class Replica {
       // and at least as long from now: an agreement that starts late (the one before it took a second
       // round) still gives its beta the time to propose.
       round0DeadlineMs: Math.max(end, this.#nowMs) + 2 * this.#deltaMs,
+      provenLiar: (server) => this.#provenLiars.has(server),
       canSign,
       restored,
       // With b = 0 one liar can complete two certificates: one decides only after standing 2Δ unopposed.
@@ -1550,6 +1553,7 @@ export class Replica {
 
   /** Logs `sender` as lying, once per agreement, and keeps the signed messages that prove it. */
   #proveLie(inst: Instance, sender: number, reason: string, bodies: readonly Uint8Array[]): void {
+    this.#provenLiars.add(sender);
     if (inst.liars.has(sender)) return;
     inst.liars.add(sender);
     const peer = this.network.servers[sender]!;

@@ -909,3 +909,27 @@ for (const [config, liar] of [[FOUR, true], [THREE, false]] as const) {
     assert.ok(digests.size >= 2, "runs decided different values across seeds");
   });
 }
+
+Deno.test("a proven liar's proposal is not waited for: its round prevotes nil at once, any other round waits", () => {
+  // Server 1 of FOUR is proven lying; round 0's proposer (0) is waited for until ROUND0_DEADLINE as usual.
+  const a = new Agreement({
+    n: FOUR.n,
+    me: 3,
+    quorum: FOUR.q,
+    dishonest: FOUR.b,
+    proposer: (round) => round % FOUR.n,
+    timeoutMs,
+    round0DeadlineMs: ROUND0_DEADLINE,
+    provenLiar: (server) => server === 1,
+    canSign: true,
+  });
+  a.start(0);
+  assert.deepEqual(a.tick(ROUND0_DEADLINE - 1), [], "round 0's honest proposer is waited for");
+  assert.deepEqual(a.tick(ROUND0_DEADLINE), [prevote(0, NIL)]);
+  // Round 1 (proposer 1, the liar) starts once q precommits of round 0 came and their time-out passed.
+  votes(a, ROUND0_DEADLINE + 1, "prevote", 0, [0, 1, 2], NIL);
+  votes(a, ROUND0_DEADLINE + 2, "precommit", 0, [0, 1, 2], NIL);
+  const startOne = ROUND0_DEADLINE + 2 + timeoutMs(0);
+  const intents = a.tick(startOne);
+  assert.deepEqual(intents.filter((i) => i.type === "vote"), [prevote(1, NIL)], "no wait for the liar");
+});
