@@ -11,6 +11,8 @@ import { type Command, type Io, parseFlags, wholeNumber } from "./_command.ts";
 
 /** Limits of a local network. */
 export const MAX_DEVNET_SERVERS = 15;
+/** Frames the live view remembers after printing them, so a late report does not print one again. */
+export const VIEW_MEMORY_FRAMES = 64;
 
 interface FrameView {
   agree?: string;
@@ -22,7 +24,7 @@ interface FrameView {
 }
 
 /** Prints one line per frame once every running server reported it (or two frames later). */
-class LiveView {
+export class LiveView {
   #frames = new Map<number, FrameView>();
   #io: Io;
   #running: () => number;
@@ -44,6 +46,9 @@ class LiveView {
 
   onEvent(server: string, e: Record<string, unknown>): void {
     const frame = typeof e.frame === "number" ? e.frame : undefined;
+    // A server that reports a frame after its line was printed (a slow one, or after another died) must
+    // neither print it twice nor count it twice.
+    if (frame !== undefined && this.#frames.get(frame)?.printed) return;
     switch (e.event) {
       case "consensus": {
         const v = this.#frame(frame!);
@@ -88,7 +93,11 @@ class LiveView {
             : `${v.agree.padEnd(5)} ${v.hash}  ${String(v.applied).padStart(3)} committed`) +
           (v.notes.length ? `  (${v.notes.join("; ")})` : ""),
       );
-      this.#frames.delete(f);
+    }
+    // Printed lines are kept a while (see onEvent), then forgotten.
+    const newest = Math.max(...this.#frames.keys());
+    for (const [f, v] of this.#frames) {
+      if (v.printed && f < newest - VIEW_MEMORY_FRAMES) this.#frames.delete(f);
     }
   }
 }

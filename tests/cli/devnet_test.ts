@@ -3,6 +3,8 @@
 
 import assert from "node:assert/strict";
 import { assertOneLineError, makeTempDir, repoPath, runCoin } from "../_helpers.ts";
+import type { Io } from "../../lib/cli/_command.ts";
+import { LiveView } from "../../lib/cli/devnet.ts";
 
 /** A frame line of the live view: time, frame, agreement, hash prefix, transfers committed. */
 const FRAME_LINE = /^\d\d:\d\d:\d\d {2}frame (\d+) {2}(\d+\/\d+) +([0-9a-f]{12}) +(\d+) committed/;
@@ -310,4 +312,33 @@ Deno.test("coin devnet refuses bad flags with one line and exit 2", async () => 
   ];
   runs.forEach((run, i) => assertOneLineError(run, 2, expected[i]!));
   assert.equal(await Deno.readTextFile(`${tmp.path}/peers.json`), "{}", "an existing network is left alone");
+});
+
+Deno.test("the live view prints each frame once and counts it once, however late a server reports it", () => {
+  const lines: string[] = [];
+  const io = { out: (line: string) => void lines.push(line), err: () => {} } as unknown as Io;
+  let running = 3;
+  const view = new LiveView(io, () => running);
+  const consensus = (frame: number, applied = 2) => ({
+    event: "consensus",
+    frame,
+    agree: "3/3",
+    digest: "abcdef012345",
+    applied,
+  });
+  view.onEvent("s1", consensus(10));
+  view.onEvent("s2", consensus(10));
+  // s3 is slow (or dying): frame 12 makes frame 10 late, so its line is printed with two reports.
+  view.onEvent("s1", consensus(12));
+  assert.equal(lines.filter((l) => l.includes("frame 10")).length, 1);
+  running = 2; // s3 died
+  view.onEvent("s3", consensus(10));
+  view.onEvent("s2", consensus(12));
+  view.flush(Infinity);
+  assert.deepEqual(lines.map((l) => l.replace(/^\S+  /, "")), [
+    "frame 10  3/3   abcdef012345    2 committed",
+    "frame 12  3/3   abcdef012345    2 committed",
+  ]);
+  assert.equal(view.agreedFrames, 2);
+  assert.equal(view.committed, 4);
 });
