@@ -1128,8 +1128,9 @@ export class Replica {
       missed: lag,
     });
     if (!this.#waitForQuorum) {
-      if (this.metrics.framesAgreed === 0) {
-        // It never had consensus since it started: nothing was lost, it is waiting for the others.
+      if (this.metrics.framesAgreed === 0 && this.#committed.commit === undefined) {
+        // It never had consensus (still at the genesis, none agreed since it started): nothing was lost,
+        // it is waiting for the others.
         const seconds = Math.round((this.#nowMs - this.#startedMs) / 1000);
         this.#halt(
           `No quorum since this server started ${seconds} s ago: a frame needs ${this.network.quorum} of ` +
