@@ -335,7 +335,7 @@ Deno.test("the live view prints each frame once and counts it once, however late
   view.onEvent("s3", consensus(10));
   view.onEvent("s2", consensus(12));
   view.flush(Infinity);
-  assert.deepEqual(lines.map((l) => l.replace(/^\S+  /, "")), [
+  assert.deepEqual(lines.map((l) => l.replace(/^\S+ {2}/, "")), [
     "frame 10  3/3   abcdef012345    2 committed",
     "frame 12  3/3   abcdef012345    2 committed",
   ]);
