@@ -138,8 +138,8 @@ export async function waitForOutcome(servers: Target[], tx: Tx, timing: Timing, 
   throw interrupted(tx, true);
 }
 
-/** The argument of a transfer-status request: id | timestamp u64. */
-function statusQuery(tx: Tx): Uint8Array {
+/** The argument of a transfer-status request: id 32 | timestamp u64 (the transfer's `id`, hex). */
+export function statusQuery(tx: { readonly id: string; readonly timestampMs: number }): Uint8Array {
   const query = new Uint8Array(40);
   query.set(fromHex(tx.id, 32)!);
   new DataView(query.buffer).setBigUint64(32, BigInt(tx.timestampMs));

@@ -1,11 +1,11 @@
 // `coin tx show`: decode a signed transfer and check what can be checked without a server.
 
-import { fromHex } from "../_bytes.ts";
 import { candidates, Kind, type Response, withAnyServer } from "../client.ts";
 import { CoinError, InterruptedError, OutcomeUnknownError, UsageError } from "../errors.ts";
 import { readNetwork } from "../peers.ts";
 import { checkTxStateless, decodeTxHex, TX_BYTES, TX_CODES, txToJson } from "../tx.ts";
 import { type Command, hostPort, type Io, parseFlags, required } from "./_command.ts";
+import { statusQuery } from "./_submit.ts";
 
 /** How long one server may take to answer a status query before the next is asked. */
 export const STATUS_TIMEOUT_MS = 2_000;
@@ -114,9 +114,7 @@ async function txStatus(
   }
   const server = values.server === undefined ? undefined : hostPort("tx status", "server", values.server);
   const servers = candidates(await readNetwork(peersFile), server);
-  const query = new Uint8Array(40);
-  query.set(fromHex(id, 32)!);
-  new DataView(query.buffer).setBigUint64(32, BigInt(timestampMs));
+  const query = statusQuery({ id, timestampMs });
   let answer: Response | undefined;
   const unreachable: string[] = [];
   for (const s of servers) {
