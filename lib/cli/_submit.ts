@@ -90,7 +90,7 @@ export async function submitTx(
 /** What to do when the outcome is unknown. */
 function unknownAdvice(tx: Tx): string {
   return `transfer ${tx.id.slice(0, 16)}… may still commit: do not pay again before ` +
-    `"coin submit --wait" with the same signed transfer, or "coin tx status ${tx.id} --timestamp ${tx.timestampMs}", ` +
+    `"coin submit --wait" with the same signed transfer, or "coin tx status --peers FILE ${tx.id} --timestamp ${tx.timestampMs}", ` +
     `says it never will`;
 }
 

@@ -248,7 +248,7 @@ Deno.test("waitForOutcome() gives up long after the window, and at once when the
       `^Outcome unknown: no server confirmed it either way; transfer ${
         old.id.slice(0, 16)
       }… may still commit: ` +
-        `do not pay again before "coin submit --wait" with the same signed transfer, or "coin tx status ${old.id} --timestamp ${old.timestampMs}", says it never will$`,
+        `do not pay again before "coin submit --wait" with the same signed transfer, or "coin tx status --peers FILE ${old.id} --timestamp ${old.timestampMs}", says it never will$`,
     ),
   );
   assert.equal(server.requests.length, 1);
