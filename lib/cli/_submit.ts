@@ -166,7 +166,22 @@ export async function submitAndReport(
   try {
     accepted = await submitTx(servers, tx, options.timing, io);
   } catch (err) {
-    if (!options.wait || !(err instanceof CoinError) || err.code !== "timestamp_too_old") throw err;
+    if (!options.wait || !(err instanceof CoinError)) throw err;
+    if (err instanceof OutcomeUnknownError && options.timing !== undefined) {
+      // An attempt may have got through: "--wait" promises the real outcome, so it follows the transfer
+      // until a server says "committed" or "never" instead of stopping at "unknown".
+      io.out(tx.id);
+      io.err(
+        `sent, outcome not known yet (${
+          err.code === undefined ? "a server was lost after it was sent" : `refused ${err.code} after an ` +
+            `attempt that may have got through`
+        }): following it`,
+      );
+      const frame = await waitForOutcome(servers, tx, options.timing, io);
+      io.out(`committed in frame ${frame}`);
+      return;
+    }
+    if (err.code !== "timestamp_too_old") throw err;
     // Too old to be taken now, but it may have been taken before: "--wait" reports the real outcome.
     const known = await askOutcome(servers, tx);
     if (known?.state === "committed") {
@@ -175,7 +190,7 @@ export async function submitAndReport(
       io.out(`committed in frame ${known.frame}`);
       return;
     }
-    if (known?.state === "never" || err instanceof OutcomeUnknownError) throw err;
+    if (known?.state === "never") throw err;
     throw new OutcomeUnknownError(
       `${err.message}, and no server can tell whether it was committed before; ${unknownAdvice(tx)}`,
       { code: err.code },

@@ -30,7 +30,7 @@ Options:
   --to HEX             the payee's account id
   --amount N           whole number of coins
   --wait               wait for the definite outcome
-  --server HOST:PORT   talk to this server only (default: the first of peers.json that answers)
+  --server HOST:PORT   talk to this server only (default: the current alpha first, then the others)
 
 Example:
   coin send --peers peers.json --key alice.key --to 3b6a27bc... --amount 25 --wait`,

@@ -378,6 +378,52 @@ Deno.test("coin submit --wait exits 0 committed, 1 certainly not committed, 4 ou
   });
 });
 
+Deno.test("submitAndReport() with --wait follows a transfer whose attempt may have got through to its real outcome", async (t) => {
+  const tx = await transfer();
+  // The first submit is lost after it was sent; the second is refused; then the status is asked.
+  const serving = (status: FakeReply) => scripted("close", refusal("insufficient_funds"), status);
+  await t.step("it had got through: committed, exit 0", async () => {
+    await using server = serving({ ok: true, state: "committed", frame: 40 });
+    const io = captureIo();
+    await submitAndReport([target("s1", server.port)], tx, { wait: true, timing: TIMING, io });
+    assert.deepEqual(io.stdout, [tx.id, "committed in frame 40"]);
+    assert.deepEqual(io.stderr, [
+      "sent, outcome not known yet (a server was lost after it was sent): following it",
+    ]);
+  });
+  await t.step("it had not: never, a CoinError (exit 1) naming the last result", async () => {
+    await using lost = scripted("close");
+    await using refusing = startFakeServer((body) =>
+      body[0] === Kind.submit
+        ? refusal("insufficient_funds")
+        : { ok: true, state: "never", code: "insufficient_funds" }
+    );
+    const io = captureIo();
+    const err = await assertRejectsError(
+      () =>
+        submitAndReport([target("s1", lost.port), target("s2", refusing.port)], tx, {
+          wait: true,
+          timing: TIMING,
+          io,
+        }),
+      CoinError,
+      /^Not committed: transfer .* was not applied in any frame of its time window \(last result: insufficient_funds\)$/,
+    );
+    assert.ok(!(err instanceof OutcomeUnknownError));
+    assert.deepEqual(io.stdout, [tx.id]);
+    assert.match(io.stderr.join("\n"), /^sent, outcome not known yet \(.*\): following it$/);
+  });
+  await t.step("without --wait the unknown outcome is the answer (exit 4)", async () => {
+    await using server = serving({ ok: true, state: "committed", frame: 40 });
+    await assertRejectsError(
+      () =>
+        submitAndReport([target("s1", server.port)], tx, { wait: false, timing: TIMING, io: captureIo() }),
+      OutcomeUnknownError,
+      /may still commit/,
+    );
+  });
+});
+
 Deno.test("submitAndReport() with --wait asks about a transfer too old to submit again before calling it refused", async (t) => {
   const tx = await transfer(Date.now() - 60_000);
   const serving = (status: FakeReply) =>
