@@ -4,6 +4,7 @@
 import denoJson from "./deno.json" with { type: "json" };
 import { closest, type Io } from "./lib/cli/_command.ts";
 import { COMMANDS } from "./lib/cli/commands.ts";
+import { askTerminal } from "./lib/cli/_terminal.ts";
 import {
   CoinError,
   ConsensusLostError,
@@ -136,6 +137,7 @@ if (import.meta.main) {
     errIsTerminal: Deno.stderr.isTerminal(),
     signal: controller.signal,
     verbose,
+    ask: askTerminal,
   };
   const status = await main(Deno.args, io);
   Deno.exit(status);

@@ -19,6 +19,12 @@ export interface Io {
   readonly signal: AbortSignal;
   /** Extra detail on errors (`--verbose` or COIN_DEBUG=1). */
   readonly verbose: boolean;
+  /**
+   * Asks a question on the terminal: the prompt on standard error, one line of answer from standard
+   * input; `secret` hides what is typed. Undefined (or resolving undefined) when no one can answer,
+   * because standard input is not a terminal.
+   */
+  ask?(prompt: string, options?: { secret?: boolean }): Promise<string | undefined>;
 }
 
 /** One subcommand. */
