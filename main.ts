@@ -137,7 +137,7 @@ if (import.meta.main) {
     errIsTerminal: Deno.stderr.isTerminal(),
     signal: controller.signal,
     verbose,
-    ask: askTerminal,
+    ...(Deno.stdin.isTerminal() ? { ask: askTerminal } : {}),
   };
   const status = await main(Deno.args, io);
   Deno.exit(status);

@@ -3,6 +3,7 @@
 // What a message means is the replica's business; this module only moves bytes.
 
 import { toHex } from "./_bytes.ts";
+import type { NetworkParts } from "./peers.ts";
 import {
   CHALLENGE_BYTES,
   checkAuth,
@@ -69,6 +70,8 @@ export class Connections {
   readonly #handlers: ConnectionHandlers;
   readonly #idleMs: number;
   readonly #networkId: string;
+  readonly #hello: Record<string, unknown>;
+  readonly #now: () => number;
   readonly #me: Uint8Array;
   #conns = new Map<Deno.TcpConn, ConnInfo>();
   /** Large-message bytes being read, in total and per server key. */
@@ -76,16 +79,28 @@ export class Connections {
   #largeByKey = new Map<string, number>();
   #closing = false;
 
-  /** `networkId` and `me` (this server's key) bind the challenges it sends. */
+  /**
+   * `networkId` and `me` (this server's key) bind the challenges it sends; `parts` (the hashes of the
+   * network file's parts) and `now` (this server's clock, unix ms) go with each challenge, so that a
+   * server connecting here can tell what differs between the two (docs/protocol.md, 8.1).
+   */
   constructor(
     listener: Deno.TcpListener,
     handlers: ConnectionHandlers,
-    options: { intervalMs: number; networkId: string; me: Uint8Array },
+    options: {
+      intervalMs: number;
+      networkId: string;
+      parts: NetworkParts;
+      me: Uint8Array;
+      now?: () => number;
+    },
   ) {
     this.#listener = listener;
     this.#handlers = handlers;
     this.#idleMs = Math.max(MIN_IDLE_TIMEOUT_MS, 3 * options.intervalMs);
     this.#networkId = options.networkId;
+    this.#hello = { id: options.networkId, ...options.parts };
+    this.#now = options.now ?? Date.now;
     this.#me = options.me;
   }
 
@@ -114,7 +129,8 @@ export class Connections {
   #authenticate(info: ConnInfo, kind: number, arg: Uint8Array): Record<string, unknown> {
     if (kind === Kind.hello) {
       info.challenge = crypto.getRandomValues(new Uint8Array(CHALLENGE_BYTES));
-      return { ok: true, challenge: info.challenge };
+      // Diagnostics for the server asking, not proofs: anyone who can answer on this port can say anything.
+      return { ok: true, challenge: info.challenge, network: this.#hello, timeMs: this.#now() };
     }
     const challenge = info.challenge;
     info.challenge = undefined; // one answer per challenge

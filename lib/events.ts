@@ -24,6 +24,10 @@ export type EventName =
   | "corrupt_entry_set_aside"
   | "receiving"
   | "dropped_connection"
+  | "network_differs"
+  | "network_same"
+  | "clock_off"
+  | "clock_ok"
   | "error_send"
   | "error_listen";
 
@@ -41,3 +45,45 @@ export const SERVER_CODES = {
 
 /** A server refusal code. */
 export type ServerCode = keyof typeof SERVER_CODES;
+
+/**
+ * Something wrong between this server and another that only their operators can fix, learnt from the
+ * other server's answer to `hello` (docs/protocol.md, 8.1). Words for logs and `coin status`: it never
+ * changes what a server decides.
+ */
+export type PeerProblem =
+  | {
+    readonly problem: "network_differs";
+    /** The other server's name and key (hex) in this server's peers.json. */
+    readonly peer: string;
+    readonly key: string;
+    /** The parts of the network file whose hashes differ (`NETWORK_PARTS`); empty when none it gave. */
+    readonly parts: readonly string[];
+  }
+  | {
+    readonly problem: "clock_off";
+    readonly peer: string;
+    readonly key: string;
+    /** Its clock minus this server's, estimated, in ms: negative when it is behind. */
+    readonly aheadMs: number;
+  };
+
+/**
+ * The sentence for a problem, as the log and `coin status` show it.
+ *
+ * @example
+ * ```ts
+ * describePeerProblem({ problem: "clock_off", peer: "ben", key: "ab", aheadMs: 7012 });
+ * // "ben's clock looks about 7 s ahead of mine: check NTP"
+ * ```
+ */
+export function describePeerProblem(p: PeerProblem): string {
+  if (p.problem === "network_differs") {
+    const parts = p.parts.length === 0 ? "" : ` (${p.parts.join(", ")})`;
+    return `${p.peer}'s network file differs from mine${parts}: compare peers.json`;
+  }
+  const ms = Math.abs(p.aheadMs);
+  // Rounded, so that a new measurement a few ms away gives the same words (and no new log line).
+  const amount = ms >= 950 ? `${Math.round(ms / 1000)} s` : `${Math.max(100, Math.round(ms / 100) * 100)} ms`;
+  return `${p.peer}'s clock looks about ${amount} ${p.aheadMs > 0 ? "ahead of" : "behind"} mine: check NTP`;
+}

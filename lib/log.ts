@@ -31,7 +31,8 @@ export function createLogger(
         const text = String(v);
         line += ` ${k}=${/[\s"]/.test(text) ? JSON.stringify(text) : text}`;
       }
-      const warn = /^(no_consensus|out_of_sync|dropped|halt|lying|corrupt|error)/.test(name);
+      const warn = /^(no_consensus|out_of_sync|dropped|halt|lying|corrupt|error|network_differs|clock_off)/
+        .test(name);
       options.write(options.colour && warn ? `\x1b[33m${line}\x1b[0m` : line);
     },
   };

@@ -2,7 +2,8 @@
 // of dishonest servers tolerated, and the genesis balances. Every validation error names the field and the
 // problem. The network id is the hash of everything two servers must agree on.
 
-import { fromHex, toHex } from "./_bytes.ts";
+import { toHex } from "./_bytes.ts";
+import { AddressError, parseAccountId } from "./address.ts";
 import { CoinError } from "./errors.ts";
 import { sha256Hex } from "./hash.ts";
 import { JsonError, parseJson } from "./json.ts";
@@ -110,6 +111,16 @@ export function checkHost(host: string): string | undefined {
   return "is not a host name or address (letters, digits, hyphens and dots)";
 }
 
+/** The account id written at `what`: 64 hex digits or an address; a mistyped address fails with its reason. */
+function accountIn(source: string, what: string, text: string): Uint8Array | undefined {
+  try {
+    return parseAccountId(text);
+  } catch (err) {
+    if (!(err instanceof AddressError)) throw err;
+    fail(source, `${what} is not a valid address: ${err.message}`);
+  }
+}
+
 /** Validates parsed JSON; `source` names the file in errors. */
 export function parseNetwork(json: unknown, source = "peers.json"): Network {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
@@ -148,8 +159,8 @@ export function parseNetwork(json: unknown, source = "peers.json"): Network {
     const at = `servers[${index}]`;
     if (typeof raw !== "object" || raw === null) fail(source, `${at} must be an object`);
     const s = raw as Record<string, unknown>;
-    const key = typeof s.key === "string" ? fromHex(s.key, 32) : undefined;
-    if (key === undefined) fail(source, `${at}.key must be 64 hex digits`);
+    const key = typeof s.key === "string" ? accountIn(source, `${at}.key`, s.key) : undefined;
+    if (key === undefined) fail(source, `${at}.key must be 64 hex digits or a coin1… address`);
     const keyHex = toHex(key);
     if (seen.has(keyHex)) fail(source, `${at}.key duplicates an earlier server's key`);
     seen.add(keyHex);
@@ -180,8 +191,10 @@ export function parseNetwork(json: unknown, source = "peers.json"): Network {
   const accounts = new Set<string>();
   let supply = 0;
   for (const [account, amount] of Object.entries(obj.genesis as Record<string, unknown>)) {
-    const key = fromHex(account, 32);
-    if (key === undefined) fail(source, `genesis account "${account}" is not 64 hex digits`);
+    const key = accountIn(source, `genesis account "${account}"`, account);
+    if (key === undefined) {
+      fail(source, `genesis account "${account}" is not 64 hex digits or a coin1… address`);
+    }
     const hex = toHex(key);
     if (accounts.has(hex)) fail(source, `genesis account ${hex} appears twice`);
     accounts.add(hex);
@@ -245,6 +258,62 @@ export function networkId(fields: {
   const text = "coin-network-v2\n" +
     JSON.stringify({ keys, genesis, startFrame, intervalMs, skewMs, blackoutMs, dishonest });
   return sha256Hex(new TextEncoder().encode(text));
+}
+
+/** The parts of a network file that the network id covers, named as in peers.json (docs/protocol.md, 7). */
+export const NETWORK_PARTS = [
+  "servers",
+  "genesis",
+  "start",
+  "interval",
+  "skew",
+  "blackout",
+  "dishonest",
+] as const;
+
+/** One part of a network file that the network id covers. */
+export type NetworkPart = (typeof NETWORK_PARTS)[number];
+
+/** SHA-256 (hex) of each part of a network file. */
+export type NetworkParts = Readonly<Record<NetworkPart, string>>;
+
+/**
+ * One SHA-256 (hex) per part the network id covers, so that two servers whose ids differ can say which
+ * parts of their peers.json files do: SHA-256 of `coin-network-part-v1`, a newline, the part's name, a
+ * newline and the JSON of its value. The values: `servers` the keys as lowercase hex in file order,
+ * `genesis` the `[account hex, amount]` list sorted by account, `start` the first frame's start (unix ms),
+ * `interval`, `skew` and `blackout` in ms, `dishonest` the number.
+ *
+ * @example
+ * ```ts
+ * const parts = networkParts(network);
+ * parts.genesis; // 64 hex digits
+ * ```
+ */
+export function networkParts(network: Network): NetworkParts {
+  const values: Record<NetworkPart, unknown> = {
+    servers: network.servers.map((s) => s.keyHex),
+    genesis: network.genesis,
+    start: network.startFrame * network.intervalMs,
+    interval: network.intervalMs,
+    skew: network.timing.skewMs,
+    blackout: network.timing.blackoutMs,
+    dishonest: network.dishonest,
+  };
+  const encoder = new TextEncoder();
+  const part = (name: NetworkPart) =>
+    sha256Hex(encoder.encode(`coin-network-part-v1\n${name}\n${JSON.stringify(values[name])}`));
+  return Object.fromEntries(NETWORK_PARTS.map((name) => [name, part(name)])) as Record<NetworkPart, string>;
+}
+
+/**
+ * The parts whose hash in `theirs` (another server's answer, not trusted to have any shape) differs from
+ * `mine`, in NETWORK_PARTS order; a part it does not give is not listed.
+ */
+export function differingParts(mine: NetworkParts, theirs: unknown): NetworkPart[] {
+  if (typeof theirs !== "object" || theirs === null) return [];
+  const given = theirs as Record<string, unknown>;
+  return NETWORK_PARTS.filter((name) => typeof given[name] === "string" && given[name] !== mine[name]);
 }
 
 /** Reads and validates a network file. */

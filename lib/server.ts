@@ -6,10 +6,11 @@ import { CORRUPT_SUFFIX, parseArchiveName, pruneArchive, removeStaleTemporaries 
 import { REQUEST_TIMEOUT_MS, ServerConnection } from "./client.ts";
 import { Connections } from "./connections.ts";
 import { CoinError, ConsensusLostError } from "./errors.ts";
+import { describePeerProblem, type PeerProblem } from "./events.ts";
 import { type KeyPair, signerOf } from "./keys.ts";
 import type { Logger } from "./log.ts";
-import type { Network, Peer } from "./peers.ts";
-import { PeerLink } from "./_peer_link.ts";
+import { type Network, networkParts, type Peer } from "./peers.ts";
+import { clockWarnMs, judgeClock, PEER_PROBE_MS, type PeerCheck, PeerLink } from "./_peer_link.ts";
 import { appendFileDurable, writeFileAtomic } from "./_files.ts";
 import { type Action, Replica, type ReplicaMetrics } from "./replica.ts";
 import { directoryReader, recover } from "./recovery.ts";
@@ -74,8 +75,11 @@ export class Server {
   #answers = new Map<number, (response: Record<string, unknown>) => void>();
   #writes: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #probeTimer: ReturnType<typeof setInterval> | undefined;
   #closing = false;
   #done = Promise.withResolvers<void>();
+  /** What is wrong between this server and others, by `index:problem`: the latest word on each. */
+  #problems = new Map<string, PeerProblem>();
 
   private constructor(options: ServerOptions, replica: Replica, listener: Deno.TcpListener) {
     this.network = options.network;
@@ -86,14 +90,23 @@ export class Server {
     this.#clockOffsetMs = options.clockOffsetMs ?? 0;
     this.#lies = options.lies;
     this.#listener = listener;
+    const parts = networkParts(options.network);
     const identity = {
       networkId: options.network.id,
+      parts,
       publicKey: this.me.key,
       signer: signerOf(options.keyPair),
     };
     for (const peer of options.network.servers) {
       if (peer.index !== this.me.index) {
-        this.#links.set(peer.index, new PeerLink(peer, identity, { greeting: () => this.#greeting }));
+        this.#links.set(
+          peer.index,
+          new PeerLink(peer, identity, {
+            greeting: () => this.#greeting,
+            now: () => this.#now(),
+            onCheck: (check) => this.#onCheck(peer, check),
+          }),
+        );
       }
     }
     this.#connections = new Connections(listener, {
@@ -110,7 +123,13 @@ export class Server {
         this.#replica.metrics.messagesDropped++;
         this.#log.event("dropped_connection", { remote, reason });
       },
-    }, { intervalMs: options.network.intervalMs, networkId: options.network.id, me: this.me.key });
+    }, {
+      intervalMs: options.network.intervalMs,
+      networkId: options.network.id,
+      parts,
+      me: this.me.key,
+      now: () => this.#now(),
+    });
   }
 
   /**
@@ -161,6 +180,8 @@ export class Server {
     server.#execute(replica.drain());
     server.#connections.serve((error) => server.#log.event("error_listen", { error }));
     server.#schedule();
+    server.#probe();
+    server.#probeTimer = setInterval(() => server.#probe(), PEER_PROBE_MS);
     return server;
   }
 
@@ -191,8 +212,9 @@ export class Server {
     if (this.#closing) return;
     this.#closing = true;
     clearTimeout(this.#timer);
+    clearInterval(this.#probeTimer);
     this.#connections.close();
-    for (const link of this.#links.values()) link.close();
+    await Promise.all([...this.#links.values()].map((link) => link.close()));
     await Promise.all([...this.#relays.values()].map((r) => r.then((c) => c.close(), () => {})));
     await this.#writes;
   }
@@ -204,7 +226,76 @@ export class Server {
 
   /** This server's state as `coin status` and GET /status show it. */
   status(): Record<string, unknown> {
-    return this.#replica.status(this.#now());
+    return { ...this.#replica.status(this.#now()), problems: this.problems() };
+  }
+
+  /** What is wrong between this server and others (a different network file, a clock off), in words too. */
+  problems(): (PeerProblem & { reason: string })[] {
+    // By server, in peers.json order, and a differing network file before a clock.
+    const rank = (id: string) => parseInt(id) * 2 + (id.endsWith(":clock_off") ? 1 : 0);
+    return [...this.#problems.entries()]
+      .sort(([a], [b]) => rank(a) - rank(b))
+      .map(([, p]) => ({ ...p, reason: describePeerProblem(p) }));
+  }
+
+  /**
+   * Takes what a link learnt from another server's answer to `hello`. Words only: nothing here changes
+   * what the replica decides, and anyone who can answer at that address can say anything.
+   */
+  #onCheck(peer: Peer, check: PeerCheck): void {
+    const who = { peer: peer.name, key: peer.keyHex };
+    this.#setProblem(
+      peer,
+      "network_differs",
+      check.networkDiffers === undefined
+        ? undefined
+        : { problem: "network_differs", ...who, parts: check.networkDiffers },
+    );
+    if (check.clock === undefined) return;
+    const verdict = judgeClock(check.clock, clockWarnMs(this.network.timing.skewMs));
+    if (verdict === "off") {
+      this.#setProblem(peer, "clock_off", {
+        problem: "clock_off",
+        ...who,
+        aheadMs: Math.round(check.clock.offsetMs),
+      }, Math.ceil(check.clock.uncertaintyMs));
+    } else if (verdict === "ok") this.#setProblem(peer, "clock_off", undefined);
+  }
+
+  /** Records the latest word on one problem with `peer`; logs it when its words change, and when it ends. */
+  #setProblem(
+    peer: Peer,
+    kind: PeerProblem["problem"],
+    problem: PeerProblem | undefined,
+    uncertaintyMs?: number,
+  ): void {
+    const id = `${peer.index}:${kind}`;
+    const before = this.#problems.get(id);
+    const key = peer.keyHex.slice(0, 16);
+    if (problem === undefined) {
+      if (before === undefined) return;
+      this.#problems.delete(id);
+      this.#log.event(kind === "network_differs" ? "network_same" : "clock_ok", { peer: peer.name, key });
+      return;
+    }
+    this.#problems.set(id, problem);
+    const reason = describePeerProblem(problem);
+    // Once per appearance or change of words, not once per reconnection.
+    if (before !== undefined && describePeerProblem(before) === reason) return;
+    this.#log.event(kind, {
+      peer: peer.name,
+      key,
+      ...(problem.problem === "network_differs"
+        ? { parts: problem.parts.length === 0 ? undefined : problem.parts.join(",") }
+        : { ahead_ms: problem.aheadMs, uncertainty_ms: uncertaintyMs }),
+      reason,
+    });
+  }
+
+  /** Connects to every other server it is not connected to: what they say is checked on each connection. */
+  #probe(): void {
+    if (this.#closing) return;
+    for (const link of this.#links.values()) link.probe();
   }
 
   #schedule(): void {
@@ -226,7 +317,9 @@ export class Server {
     const id = this.#nextRequest++;
     const answered = new Promise<Record<string, unknown>>((resolve) => this.#answers.set(id, resolve));
     this.#execute(this.#replica.request(this.#now(), id, kind, arg));
-    return answered;
+    if (kind !== Kind.status) return answered;
+    // The shell's own knowledge: what the links learnt about the other servers.
+    return answered.then((r) => r.ok === true ? { ...r, problems: this.problems() } : r);
   }
 
   /** Carries out the replica's actions, in order. */
@@ -256,9 +349,13 @@ export class Server {
         case "relay":
           this.#relay(action.request, action.to, action.bytes, action.timeoutMs);
           break;
-        case "halt":
-          this.close().then(() => this.#done.reject(new ConsensusLostError(action.reason)));
+        case "halt": {
+          // What this server learnt about the others often says why no quorum formed.
+          const known = this.problems().map((p) => p.reason);
+          const message = known.length === 0 ? action.reason : `${action.reason}. ${known.join("; ")}`;
+          this.close().then(() => this.#done.reject(new ConsensusLostError(message)));
           break;
+        }
       }
     }
   }

@@ -1,6 +1,7 @@
 // A transfer: its 144-byte layout, signing, decoding and the stateless validation rules.
 // Layout (big-endian): timestamp u64 ms | amount u64 | payee 32 | payer 32 | signature 64 over bytes 0..80.
 
+import { encodeAddress } from "./address.ts";
 import { equalBytes, fromHex, toHex, viewOf } from "./_bytes.ts";
 import { sha256Hex } from "./hash.ts";
 import { type KeyPair, sign, type Signer, type Verifier, verifySignature } from "./keys.ts";
@@ -136,6 +137,9 @@ export interface TxJson {
   amount: number | string;
   payee: string;
   payer: string;
+  /** The payee's and the payer's addresses (coin1…, docs/protocol.md 15). */
+  payeeAddress: string;
+  payerAddress: string;
   signature: string;
 }
 
@@ -150,6 +154,8 @@ export function txToJson(tx: Tx): TxJson {
     amount: tx.amountRaw <= BigInt(MAX_AMOUNT) ? tx.amount : tx.amountRaw.toString(),
     payee: toHex(tx.payee),
     payer: toHex(tx.payer),
+    payeeAddress: encodeAddress(tx.payee),
+    payerAddress: encodeAddress(tx.payer),
     signature: toHex(tx.signature),
   };
 }

@@ -36,7 +36,7 @@ Deno.test({
       assert.equal(version.stdout.trim(), `coin ${expected}`);
       const keygen = await run(binary, ["keygen", "--out", `${dir}/a.key`], dir);
       assert.equal(keygen.code, 0, keygen.stderr);
-      assert.match(keygen.stdout.trim().split("\n").at(-1)!, /^[0-9a-f]{64}$/);
+      assert.match(keygen.stdout.trim().split("\n").at(-1)!, /^coin1[02-9ac-hj-np-z]{58}$/);
       const devnet = await run(
         binary,
         ["devnet", "--interval", "1", "--seconds", "6", "--dir", `${dir}/net`],

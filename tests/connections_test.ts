@@ -8,7 +8,7 @@ import { votePayload } from "../lib/certificate.ts";
 import { LARGE_MESSAGE_LOG_BYTES } from "../lib/connections.ts";
 import { signerOf } from "../lib/keys.ts";
 import type { Logger } from "../lib/log.ts";
-import { parseNetwork } from "../lib/peers.ts";
+import { networkParts, parseNetwork } from "../lib/peers.ts";
 import { Server } from "../lib/server.ts";
 import {
   authDigest,
@@ -30,7 +30,7 @@ const [k1, k2, k3, stranger] = await makeKeyPairs(4) as [
 ];
 
 /** One server of a three-server network (the others never run), with its log lines kept. */
-async function startServer() {
+async function startServer(options: { clockOffsetMs?: number } = {}) {
   const ports = freePorts(3);
   const network = parseNetwork({
     start: Math.floor(Date.now() / 1000),
@@ -48,7 +48,14 @@ async function startServer() {
   const logger: Logger = {
     event: (name, fields = {}) => lines.push(`${name} ${JSON.stringify(fields)}`),
   };
-  const server = await Server.start({ network, keyPair: k1, dataDir: dir.path, logger, waitForQuorum: true });
+  const server = await Server.start({
+    network,
+    keyPair: k1,
+    dataDir: dir.path,
+    logger,
+    waitForQuorum: true,
+    ...options,
+  });
   const stop = async () => {
     await server.close();
     await dir[Symbol.asyncDispose]();
@@ -170,6 +177,41 @@ Deno.test("an answer to an earlier challenge, or a bad signature, proves nothing
     c.conn.close();
     assert.ok(await logged(s.lines, /does not prove a listed server's key/));
     assert.equal(toHex(k1.publicKey), s.network.servers[0]!.keyHex);
+  } finally {
+    await s.stop();
+  }
+});
+
+Deno.test("the answer to hello carries the network id, its parts and the server's clock, to anyone", async () => {
+  const s = await startServer({ clockOffsetMs: 7_000 });
+  try {
+    const c = await connect(s.port);
+    const before = Date.now();
+    const hello = (await c.request(Kind.hello))!;
+    const after = Date.now();
+    assert.equal((hello.challenge as Uint8Array).length, 32);
+    assert.deepEqual(hello.network, { id: s.network.id, ...networkParts(s.network) });
+    const timeMs = hello.timeMs as number;
+    assert.ok(timeMs >= before + 7_000 && timeMs <= after + 7_000, `${before} ${timeMs} ${after}`);
+    c.conn.close();
+  } finally {
+    await s.stop();
+  }
+});
+
+Deno.test("a hello again on a proved connection is answered with the time and leaves the connection proved", async () => {
+  const s = await startServer();
+  try {
+    const c = await connect(s.port);
+    const challenge = (await c.request(Kind.hello))!.challenge as Uint8Array;
+    const proof = encodeAuth(k2.publicKey, signerOf(k2)(authDigest(s.network.id, k1.publicKey, challenge)));
+    assert.deepEqual(await c.request(Kind.auth, proof), { ok: true });
+    const again = (await c.request(Kind.hello))!;
+    assert.equal(typeof again.timeMs, "number");
+    // Still proved: a large message of a listed server is taken.
+    await c.conn.write(largeMessage(k2.publicKey, LARGE_MESSAGE_LOG_BYTES + 1).subarray(0, 4 + 33));
+    assert.ok(await logged(s.lines, /receiving .*"from":"s2"/), s.lines.join("\n"));
+    c.conn.close();
   } finally {
     await s.stop();
   }

@@ -2,16 +2,22 @@
 // CoinError naming the field for each way the file can be wrong.
 
 import assert from "node:assert/strict";
+import { fromHex } from "../lib/_bytes.ts";
+import { encodeAddress } from "../lib/address.ts";
 import { CoinError } from "../lib/errors.ts";
 import {
   checkHost,
+  differingParts,
   findPeer,
   MAX_SERVERS,
   MAX_START_S,
+  NETWORK_PARTS,
   type NetworkJson,
+  networkParts,
   parseNetwork,
   readNetwork,
 } from "../lib/peers.ts";
+import { sha256Hex } from "../lib/hash.ts";
 import { MAX_AMOUNT } from "../lib/tx.ts";
 import { assertRejectsError, assertThrowsError, makeTempDir } from "./_helpers.ts";
 
@@ -186,6 +192,64 @@ Deno.test('the network id covers the start frame: a later "start" is another net
   // What counts is the frame: two starts rounded up to the same frame are the same network.
   assert.equal(id({ ...base, start: START_S - 0.5 }), id(base));
   assert.equal(id({ ...base, start: START_S - 0.001 }), id(base));
+});
+
+Deno.test("networkParts() hashes each part with its name, as docs/protocol.md section 7 writes it", () => {
+  const network = parseNetwork({ ...networkJson(3), skew: 2, blackout: 0.25, dishonest: 0 });
+  const parts = networkParts(network);
+  assert.deepEqual(Object.keys(parts), [...NETWORK_PARTS]);
+  const hash = (name: string, json: string) =>
+    sha256Hex(new TextEncoder().encode(`coin-network-part-v1\n${name}\n${json}`));
+  assert.equal(parts.servers, hash("servers", JSON.stringify([key(1), key(2), key(3)])));
+  assert.equal(parts.genesis, hash("genesis", `[["${key(0xa1)}",1000],["${key(0xa2)}",500]]`));
+  assert.equal(parts.start, hash("start", String(START_S * 1000)));
+  assert.equal(parts.interval, hash("interval", "1000"));
+  assert.equal(parts.skew, hash("skew", "2000"));
+  assert.equal(parts.blackout, hash("blackout", "250"));
+  assert.equal(parts.dishonest, hash("dishonest", "0"));
+  // Domain-separated: two parts with equal values still hash differently.
+  const same = networkParts(parseNetwork({ ...networkJson(3), skew: 1, blackout: 0.5 }));
+  assert.notEqual(same.interval, same.skew);
+});
+
+Deno.test("differingParts() names exactly the parts of peers.json that differ, and they cover the network id", () => {
+  const base = networkJson(4);
+  const parts = (json: unknown) => networkParts(parseNetwork(json));
+  const differ = (json: unknown) => differingParts(parts(base), parts(json));
+  const reordered = structuredClone(base);
+  reordered.servers.reverse();
+  for (const s of reordered.servers) s.port += 100;
+  const cases: [unknown, string[]][] = [
+    [structuredClone(base), []],
+    [{ ...base, genesis: { [key(0xa1)]: 1001, [key(0xa2)]: 500 } }, ["genesis"]],
+    [reordered, ["servers"]],
+    // START_S is even: the first frame starts at the same ms. The default blackout is a tenth of the interval.
+    [{ ...base, interval: 2 }, ["interval", "blackout"]],
+    [{ ...base, blackout: 0.1, interval: 2 }, ["interval"]],
+    [{ ...base, interval: 2, start: START_S + 1 }, ["start", "interval", "blackout"]],
+    [{ ...base, skew: 7 }, ["skew"]],
+    [{ ...base, blackout: 0.3 }, ["blackout"]],
+    [{ ...base, dishonest: 1 }, ["dishonest"]],
+    [{ ...base, start: START_S + 5, genesis: {} }, ["genesis", "start"]],
+  ];
+  for (const [json, expected] of cases) {
+    assert.deepEqual(differ(json), expected, JSON.stringify(json));
+    // Two ids differ exactly when a part does.
+    assert.equal(parseNetwork(json).id !== parseNetwork(base).id, expected.length > 0, JSON.stringify(json));
+  }
+  // Names and addresses are in no part, as in no id.
+  const moved = structuredClone(base);
+  moved.servers[0]!.host = "10.1.2.3";
+  moved.servers[0]!.name = "renamed";
+  assert.deepEqual(differ(moved), []);
+});
+
+Deno.test("differingParts() skips parts another server left out or sent as something else than text", () => {
+  const mine = networkParts(parseNetwork(networkJson(3)));
+  assert.deepEqual(differingParts(mine, undefined), []);
+  assert.deepEqual(differingParts(mine, "genesis"), []);
+  assert.deepEqual(differingParts(mine, { id: "ab", genesis: 7, servers: null, skew: "00" }), ["skew"]);
+  assert.deepEqual(differingParts(mine, { ...mine, dishonest: "11".repeat(32) }), ["dishonest"]);
 });
 
 Deno.test("parseNetwork() accepts genesis amounts summing to exactly 2^53 - 1", () => {
@@ -382,4 +446,34 @@ Deno.test("checkHost accepts host names, IPv4 and IPv6 addresses, and says what 
     ["300.1.1.1", /is not an IPv4 address/],
   ];
   for (const [host, pattern] of refused) assert.match(checkHost(host) ?? "accepted", pattern, host);
+});
+
+Deno.test("parseNetwork() takes addresses for server keys and genesis accounts: the same network as hex", () => {
+  const hex = networkJson();
+  const asAddress = (h: string) => encodeAddress(fromHex(h, 32)!);
+  const addressed: NetworkJson = {
+    ...hex,
+    servers: hex.servers.map((s) => ({ ...s, key: asAddress(s.key) })),
+    genesis: Object.fromEntries(Object.entries(hex.genesis).map(([k, v]) => [asAddress(k).toUpperCase(), v])),
+  };
+  const a = parseNetwork(hex);
+  const b = parseNetwork(addressed);
+  assert.equal(b.id, a.id);
+  assert.deepEqual(b.genesis, a.genesis);
+  assert.deepEqual(b.servers.map((s) => s.keyHex), a.servers.map((s) => s.keyHex));
+  // One account written both ways is still written twice.
+  refuses(
+    { ...hex, genesis: { [key(0xa1)]: 1, [asAddress(key(0xa1))]: 2 } },
+    new RegExp(`genesis account ${key(0xa1)} appears twice`),
+  );
+  const typo = (address: string) =>
+    address.slice(0, 20) + (address[20] === "q" ? "p" : "q") + address.slice(21);
+  refuses(
+    { ...hex, genesis: { [typo(asAddress(key(0xa1)))]: 1 } },
+    /genesis account "coin1.*" is not a valid address: its checksum does not match: it was mistyped or garbled/,
+  );
+  refuses(
+    { ...hex, servers: [{ ...hex.servers[0]!, key: typo(asAddress(key(1))) }, ...hex.servers.slice(1)] },
+    /servers\[0\]\.key is not a valid address: its checksum does not match/,
+  );
 });

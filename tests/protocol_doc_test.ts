@@ -1,6 +1,14 @@
 // docs/protocol.md against the code: its worked examples decode with the real decoders, re-encode to the
 // same bytes, and its tables of constants and message kinds name the values the code uses.
 
+import {
+  ADDRESS_CHARS,
+  ADDRESS_PREFIX,
+  AddressError,
+  BECH32_CHARSET,
+  decodeAddress,
+  encodeAddress,
+} from "../lib/address.ts";
 import assert from "node:assert/strict";
 import { fromHex, toHex } from "../lib/_bytes.ts";
 import { sha256Hex } from "../lib/hash.ts";
@@ -62,11 +70,14 @@ Deno.test("docs/protocol.md has every worked example exactly once", () => {
   for (
     const [title, lang] of [
       ["key-file-example", "json"],
+      ["encrypted-key-file-example", "json"],
       ["packed-db-example", "hex"],
       ["packed-db-example-decoded", "json"],
       ["transfer-example", "hex"],
       ["transfer-example-decoded", "json"],
       ["apply-example", "json"],
+      ["address-example", "text"],
+      ["address-example-values", "json"],
     ]
   ) block(title!, lang!);
 });
@@ -216,4 +227,23 @@ Deno.test("the kinds table of docs/protocol.md names the kind bytes of the code"
   for (const [, hex, name] of rows) {
     assert.equal(Kind[name as keyof typeof Kind], parseInt(hex!, 16), `kind ${name}`);
   }
+});
+
+Deno.test("the address example decodes to bob's account, with the documented values, and a typo is refused", () => {
+  const address = block("address-example", "text").trim();
+  const bob = jsonBlock<{ payee: string }>("transfer-example-decoded").payee;
+  assert.equal(toHex(decodeAddress(address)), bob);
+  assert.equal(encodeAddress(fromHex(bob, 32)!), address);
+  const values = [...address.slice(ADDRESS_PREFIX.length + 1)].map((c) => BECH32_CHARSET.indexOf(c));
+  assert.deepEqual(values, jsonBlock<number[]>("address-example-values"));
+  assert.equal(address.length, ADDRESS_CHARS);
+  assert.equal(address[12], "g");
+  const typo = address.slice(0, 12) + "q" + address.slice(13);
+  assert.throws(
+    () => decodeAddress(typo),
+    (err: Error) =>
+      err instanceof AddressError &&
+      err.message === "its checksum does not match: it was mistyped or garbled (character 13 looks wrong)",
+  );
+  assert.ok(DOC.includes("(character 13 looks wrong)"));
 });

@@ -1,5 +1,6 @@
 // Tests of lib/tx.ts: the 144-byte layout, decoding, signing and each stateless refusal code.
 
+import { encodeAddress } from "../lib/address.ts";
 import assert from "node:assert/strict";
 import { toHex } from "../lib/_bytes.ts";
 import { sha256Hex } from "../lib/hash.ts";
@@ -206,7 +207,7 @@ Deno.test("every refusal code has a sentence", () => {
   }
 });
 
-Deno.test("txToJson() shows every field in hex, the time in ISO and an exact amount", async () => {
+Deno.test("txToJson() shows every field in hex, the accounts also as addresses, the time in ISO and an exact amount", async () => {
   const tx = await signTransfer(alice, bob, { amount: 42, timestampMs: T0 });
   assert.deepEqual(txToJson(tx), {
     id: tx.id,
@@ -215,6 +216,8 @@ Deno.test("txToJson() shows every field in hex, the time in ISO and an exact amo
     amount: 42,
     payee: bob.publicHex,
     payer: alice.publicHex,
+    payeeAddress: encodeAddress(bob.publicKey),
+    payerAddress: encodeAddress(alice.publicKey),
     signature: toHex(tx.signature),
   });
 });

@@ -21,8 +21,8 @@ export interface Io {
   readonly verbose: boolean;
   /**
    * Asks a question on the terminal: the prompt on standard error, one line of answer from standard
-   * input; `secret` hides what is typed. Undefined (or resolving undefined) when no one can answer,
-   * because standard input is not a terminal.
+   * input; `secret` hides what is typed. Absent (or resolving undefined) when no one can answer,
+   * because standard input is not a terminal: scripts are never asked.
    */
   ask?(prompt: string, options?: { secret?: boolean }): Promise<string | undefined>;
 }

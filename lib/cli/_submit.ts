@@ -17,6 +17,12 @@ export const RETRY_PAUSE_MS = 200;
 
 type Target = { name: string; host: string; port: number };
 
+/**
+ * How long one server may take to answer a status query before the next is asked: a live server answers
+ * in milliseconds, and a frozen one must not hold up "--wait" or "coin tx status" for long.
+ */
+export const STATUS_TIMEOUT_MS = 2_000;
+
 /** The shortest wait for one server's answer to a submit (a live server answers in milliseconds). */
 export const MIN_ATTEMPT_MS = 300;
 
@@ -115,7 +121,10 @@ export async function waitForOutcome(servers: Target[], tx: Tx, timing: Timing, 
     const target = servers[i % servers.length]!;
     let answer: Response | undefined;
     try {
-      answer = await withAnyServer([target], (conn: ServerConnection) => conn.request(Kind.txStatus, query));
+      answer = await withAnyServer(
+        [target],
+        (conn: ServerConnection) => conn.request(Kind.txStatus, query, STATUS_TIMEOUT_MS),
+      );
     } catch {
       answer = undefined; // that server is down: ask the next one
     }
@@ -149,7 +158,10 @@ export function statusQuery(tx: { readonly id: string; readonly timestampMs: num
 /** What the first server that answers says of the transfer ("committed", "never", "pending", …). */
 async function askOutcome(servers: Target[], tx: Tx): Promise<Response | undefined> {
   try {
-    return await withAnyServer(servers, (conn) => conn.request(Kind.txStatus, statusQuery(tx)));
+    return await withAnyServer(
+      servers,
+      (conn) => conn.request(Kind.txStatus, statusQuery(tx), STATUS_TIMEOUT_MS),
+    );
   } catch {
     return undefined;
   }

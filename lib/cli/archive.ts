@@ -1,5 +1,7 @@
 // `coin archive ls|show|verify`: read a server's archive of certified frames.
 
+import { encodeAddress } from "../address.ts";
+import { fromHex } from "../_bytes.ts";
 import { type ArchiveEntry, listArchive, readEntryBytes } from "../archive.ts";
 import type { Commit } from "../certificate.ts";
 import { CoinError, UsageError } from "../errors.ts";
@@ -140,7 +142,11 @@ Examples:
       if (ledger === undefined || commit === undefined) {
         throw new CoinError(`Archive entry "${entry.name}" is corrupt: ${problem}`);
       }
-      const balances = [...ledger.entries()].map(([account, balance]) => ({ account, balance }));
+      const balances = [...ledger.entries()].map(([account, balance]) => ({
+        account,
+        address: encodeAddress(fromHex(account, 32)!),
+        balance,
+      }));
       if (values.json) {
         return io.out(JSON.stringify({
           hash: entry.hash,
@@ -157,7 +163,7 @@ Examples:
         `${entry.name}: frame ${commit.frame}, ${ledger.count} accounts, total supply ${ledger.supply}, ` +
           `certified by ${commit.cert.signatures.length} servers, frame start ${isoOf(entry.ms)}`,
       );
-      for (const b of balances) io.out(`${b.account}  ${b.balance}`);
+      for (const b of balances) io.out(`${b.address}  ${b.balance}`);
       return;
     }
 

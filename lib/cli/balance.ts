@@ -1,10 +1,11 @@
 // `coin balance`: an account's agreed balance, asked of every server so disagreement shows.
 
-import { fromHex } from "../_bytes.ts";
+import { encodeAddress } from "../address.ts";
 import { candidates, type Response, ServerConnection } from "../client.ts";
 import { CoinError, UsageError } from "../errors.ts";
 import { readNetwork } from "../peers.ts";
 import { Kind } from "../wire.ts";
+import { accountArg } from "./_account.ts";
 import { type Command, hostPort, parseFlags } from "./_command.ts";
 
 /** Asks every target one request at once; unreachable ones answer with `error`. */
@@ -30,15 +31,17 @@ export async function askAll(
 export const balance: Command = {
   name: "balance",
   summary: "Show an account's agreed balance",
-  help: `Usage: coin balance HEX --peers FILE [--server HOST:PORT] [--json]
+  help: `Usage: coin balance ACCOUNT --peers FILE [--server HOST:PORT] [--json]
 
-Asks the servers of peers.json (or only --server) for the balance of account HEX in their last
-agreed database, and says so when they disagree.
---json prints {"account", "balance", "frame", "hash", "agree", "servers"}: "agree" is true when
-every server that answered reports the same balance; "servers" lists each answer.
+Asks the servers of peers.json (or only --server) for the balance of ACCOUNT (an address coin1…,
+64 hex digits, or a name from coin contacts) in their last agreed database, and says so when they
+disagree.
+--json prints {"account", "address", "balance", "frame", "hash", "agree", "servers"}: "account" is
+the 64-hex id; "agree" is true when every server that answered reports the same balance; "servers"
+lists each answer.
 
 Example:
-  coin balance 3b6a27bc... --peers peers.json`,
+  coin balance coin1xq5… --peers peers.json`,
   async run(args, io) {
     const { values, positionals } = parseFlags("balance", args, {
       peers: { type: "string" },
@@ -47,11 +50,8 @@ Example:
     }, { positionals: 1 });
     if (values.help) return io.out(this.help);
     const accountText = positionals[0];
-    if (accountText === undefined) throw new UsageError(`Missing the account id for "coin balance"`);
-    const account = fromHex(accountText, 32);
-    if (account === undefined) {
-      throw new UsageError(`Invalid account "${accountText}" for "coin balance": expected 64 hex digits`);
-    }
+    if (accountText === undefined) throw new UsageError(`Missing the account for "coin balance"`);
+    const { key: account, contact } = await accountArg("balance", "account", accountText);
     if (values.peers === undefined && values.server === undefined) {
       throw new UsageError(`Missing --peers for "coin balance" (see coin balance --help)`);
     }
@@ -80,6 +80,7 @@ Example:
     if (values.json) {
       io.out(JSON.stringify({
         account: best.account,
+        address: encodeAddress(account),
         balance: best.balance,
         frame: best.frame,
         hash: best.hash,
@@ -90,7 +91,9 @@ Example:
     }
     io.out(`${best.balance}`);
     io.err(
-      `account ${String(best.account).slice(0, 16)}… balance ${best.balance} in frame ${best.frame} ` +
+      `${contact === undefined ? "" : `${contact} `}${
+        encodeAddress(account)
+      } balance ${best.balance} in frame ${best.frame} ` +
         `(hash ${String(best.hash).slice(0, 12)}); ${good.length}/${answers.length} servers answered`,
     );
     if (!agree) {

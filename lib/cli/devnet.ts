@@ -1,6 +1,7 @@
 // `coin devnet`: the main job on an embedded default. A whole network on this machine, a live view
 // of its frames, and a stream of demo transfers, until Ctrl-C.
 
+import { encodeAddress } from "../address.ts";
 import { sleep } from "../_sleep.ts";
 import { ServerConnection } from "../client.ts";
 import { coinCommand, DEMO_FUNDS, type DevnetFiles, generateDevnet, ServerChild } from "../devnet.ts";
@@ -194,7 +195,7 @@ Example:
     io.out(`From a second terminal:`);
     io.out(
       `  ${coin} send --peers ${files.peersFile} --key ${alice!.keyFile} --to ${
-        bob!.key.publicHex
+        encodeAddress(bob!.key.publicKey)
       } --amount 5 --wait`,
     );
     io.out(`  ${coin} status --peers ${files.peersFile}`);

@@ -1,12 +1,15 @@
 // `coin send` and `coin submit`: put a transfer to the network.
 
 import { toHex } from "../_bytes.ts";
-import { candidates } from "../client.ts";
+import { encodeAddress } from "../address.ts";
+import { candidates, type Response, withAnyServer } from "../client.ts";
 import { CoinError, UsageError } from "../errors.ts";
 import { readKeyFile } from "../keys.ts";
+import { passphraseFrom } from "./key.ts";
 import { readNetwork } from "../peers.ts";
 import { decodeTx, signTx, TX_CODES } from "../tx.ts";
-import { type Command, hostPort, parseFlags, required } from "./_command.ts";
+import { Kind } from "../wire.ts";
+import { type Command, hostPort, type Io, parseFlags, required } from "./_command.ts";
 import { transferArgs } from "./sign.ts";
 import { readTxArgument } from "./tx.ts";
 import { submitAndReport } from "./_submit.ts";
@@ -14,9 +17,10 @@ import { submitAndReport } from "./_submit.ts";
 export const send: Command = {
   name: "send",
   summary: "Sign a transfer and submit it to the network",
-  help: `Usage: coin send --peers FILE --key FILE --to HEX --amount N [--wait] [--server HOST:PORT]
+  help:
+    `Usage: coin send --peers FILE --key FILE --to ACCOUNT --amount N [--wait] [--yes] [--server HOST:PORT]
 
-Signs a transfer of N coins from FILE's account to HEX and submits it. Any server accepts it
+Signs a transfer of N coins from FILE's account to ACCOUNT and submits it. Any server accepts it
 (the current alpha buffers it, others relay it there). Prints the transaction id; exit 0 once
 accepted (not final yet). With --wait it follows the transfer to its outcome:
   exit 0    committed: in an agreed database (prints the frame)
@@ -26,14 +30,17 @@ accepted (not final yet). With --wait it follows the transfer to its outcome:
 
 Options:
   --peers FILE         the network file
-  --key FILE           the payer's key file
-  --to HEX             the payee's account id
+  --key FILE           the payer's key file; an encrypted one's passphrase is asked for on the
+                       terminal, or read from COIN_KEY_PASSPHRASE
+  --to ACCOUNT         the payee: an address (coin1…), 64 hex digits, or a name from coin contacts
   --amount N           whole number of coins
   --wait               wait for the definite outcome
+  --yes                do not ask before paying an account that holds no coins (on a terminal,
+                       send asks: a new account is often a mistyped one)
   --server HOST:PORT   talk to this server only (default: the current alpha first, then the others)
 
 Example:
-  coin send --peers peers.json --key alice.key --to 3b6a27bc... --amount 25 --wait`,
+  coin send --peers peers.json --key alice.key --to coin1xq5… --amount 25 --wait`,
   async run(args, io) {
     const { values } = parseFlags("send", args, {
       peers: { type: "string" },
@@ -41,20 +48,22 @@ Example:
       to: { type: "string" },
       amount: { type: "string" },
       wait: { type: "boolean" },
+      yes: { type: "boolean" },
       server: { type: "string" },
     });
     if (values.help) return io.out(this.help);
     const peersFile = required("send", "peers", values.peers);
     const keyFile = required("send", "key", values.key);
-    const { to, amount } = transferArgs("send", values);
+    const { to, contact, amount } = await transferArgs("send", values);
     const server = values.server === undefined ? undefined : hostPort("send", "server", values.server);
     const network = await readNetwork(peersFile);
-    const keyPair = await readKeyFile(keyFile);
+    const keyPair = await readKeyFile(keyFile, { passphrase: passphraseFrom(io) });
     if (toHex(to) === keyPair.publicHex) {
       throw new CoinError(`Refused: accounts_must_be_different: ${TX_CODES.accounts_must_be_different}`, {
         code: "accounts_must_be_different",
       });
     }
+    if (!values.yes) await confirmNewPayee(candidates(network, server), to, contact, amount, io);
     const tx = decodeTx(await signTx(keyPair, { to, amount, timestampMs: Date.now() }))!;
     await submitAndReport(candidates(network, server), tx, {
       wait: values.wait ?? false,
@@ -64,6 +73,39 @@ Example:
     });
   },
 };
+
+/** How long to wait for a server's answer about the payee's balance before sending without asking. */
+export const PAYEE_CHECK_TIMEOUT_MS = 2_000;
+
+/**
+ * On a terminal, asks before paying an account that holds no coins: a new account, or a mistyped one (a
+ * valid address of nobody's key). Zero balances are not stored (protocol.md 5.2), so an account that was
+ * emptied looks the same. Without a terminal, or when no server answers, nothing is asked.
+ */
+async function confirmNewPayee(
+  servers: { name: string; host: string; port: number }[],
+  to: Uint8Array,
+  contact: string | undefined,
+  amount: number,
+  io: Io,
+): Promise<void> {
+  if (io.ask === undefined) return;
+  let answer: Response;
+  try {
+    answer = await withAnyServer(servers, (conn) => conn.request(Kind.balance, to, PAYEE_CHECK_TIMEOUT_MS));
+  } catch {
+    return; // the submission names the servers that did not answer
+  }
+  if (answer.ok !== true || answer.balance !== 0) return;
+  const who = contact === undefined ? encodeAddress(to) : `${contact} (${encodeAddress(to)})`;
+  const reply = await io.ask(
+    `${who} holds no coins: a new account, or a mistyped one? Send it ${amount} coins anyway? [y/N] `,
+  );
+  if (reply === undefined) return;
+  if (!/^y(es)?$/i.test(reply.trim())) {
+    throw new CoinError(`Not sent: paying ${who} was not confirmed`);
+  }
+}
 
 export const submit: Command = {
   name: "submit",

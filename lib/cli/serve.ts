@@ -3,6 +3,7 @@
 import { CoinError, UsageError } from "../errors.ts";
 import { serveHttp } from "../http.ts";
 import { readKeyFile } from "../keys.ts";
+import { passphraseFrom } from "./key.ts";
 import { createLogger, type LogFormat } from "../log.ts";
 import { readNetwork } from "../peers.ts";
 import { Server } from "../server.ts";
@@ -24,7 +25,8 @@ resumes when a majority agrees again.
 
 Options:
   --peers FILE          the network file (servers, interval, genesis)
-  --key FILE            this server's key file (coin keygen)
+  --key FILE            this server's key file (coin keygen); an encrypted one's passphrase is
+                        asked for on the terminal, or read from COIN_KEY_PASSPHRASE
   --data DIR            where archive/ lives (default .)
   --wait-for-quorum     wait for a majority instead of stopping
   --listen HOST:PORT    listen here instead of at peers.json's address, which the others still dial
@@ -84,7 +86,7 @@ Example:
     }
     const listen = values.listen === undefined ? undefined : hostPort("serve", "listen", values.listen);
     const network = await readNetwork(peersFile);
-    const keyPair = await readKeyFile(keyFile);
+    const keyPair = await readKeyFile(keyFile, { passphrase: passphraseFrom(io) });
     const me = network.servers.find((s) => s.keyHex === keyPair.publicHex);
     const logger = createLogger({
       write: io.err,

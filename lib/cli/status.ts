@@ -13,8 +13,10 @@ export const status: Command = {
   help: `Usage: coin status --peers FILE [--json]
 
 Asks every server of peers.json for its status: reachable, current frame, role (alpha, beta or
-other), last agreed frame and hash, agreement count and whether it is in sync. Exits 1 when no
-server answers. --json prints one array, one object per server (see README).
+other), last agreed frame and hash, agreement count and whether it is in sync. Below the table,
+what each server found wrong with the others, in its words: a network file that differs from its
+own (and which parts), a clock that looks off. Exits 1 when no server answers. --json prints one
+array, one object per server (see README).
 
 Example:
   coin status --peers peers.json`,
@@ -41,6 +43,7 @@ Example:
         noQuorum: r?.noQuorum ?? null,
         accounts: r?.accounts ?? null,
         network: r?.network ?? null,
+        problems: r === undefined ? null : problemsOf(r.problems),
         error: a.error ?? null,
       };
     });
@@ -65,6 +68,7 @@ Example:
           r.noQuorum ? "no quorum" : r.inSync ? "yes" : "no",
         ].join("  "));
       }
+      for (const r of rows) for (const p of r.problems ?? []) io.out(`${r.server} says: ${p.reason}`);
     }
     // Servers with different peers.json files are different networks: say so instead of letting them
     // look like liars or laggards.
@@ -79,3 +83,41 @@ Example:
     if (rows.every((r) => !r.reachable)) throw new CoinError("No server answered");
   },
 };
+
+/** Most problems shown per server, and characters of each one's words. */
+const MAX_PROBLEMS = 64;
+const MAX_REASON_CHARS = 300;
+
+/** One problem a server reports with another (lib/events.ts, PeerProblem), as `coin status` shows it. */
+interface ShownProblem {
+  problem: string;
+  peer: string;
+  key: string | null;
+  parts?: string[];
+  aheadMs?: number;
+  reason: string;
+}
+
+/**
+ * The `problems` of a status answer, kept to the known fields and types; null when the server sent none
+ * (an older server). The words are the server's own, so control characters are taken out of them.
+ */
+function problemsOf(value: unknown): ShownProblem[] | null {
+  if (!Array.isArray(value)) return null;
+  const text = (v: unknown) => String(v).replace(/\p{Cc}/gu, "?").slice(0, MAX_REASON_CHARS);
+  const shown: ShownProblem[] = [];
+  for (const p of value.slice(0, MAX_PROBLEMS)) {
+    if (typeof p !== "object" || p === null) continue;
+    const { problem, peer, key, parts, aheadMs, reason } = p as Record<string, unknown>;
+    if (typeof problem !== "string" || typeof peer !== "string" || typeof reason !== "string") continue;
+    shown.push({
+      problem: text(problem),
+      peer: text(peer),
+      key: typeof key === "string" ? text(key) : null,
+      ...(Array.isArray(parts) ? { parts: parts.filter((x) => typeof x === "string").map(text) } : {}),
+      ...(typeof aheadMs === "number" ? { aheadMs } : {}),
+      reason: text(reason),
+    });
+  }
+  return shown;
+}

@@ -5,10 +5,7 @@ import { CoinError, InterruptedError, OutcomeUnknownError, UsageError } from "..
 import { readNetwork } from "../peers.ts";
 import { checkTxStateless, decodeTxHex, TX_BYTES, TX_CODES, txToJson } from "../tx.ts";
 import { type Command, hostPort, type Io, parseFlags, required } from "./_command.ts";
-import { statusQuery } from "./_submit.ts";
-
-/** How long one server may take to answer a status query before the next is asked. */
-export const STATUS_TIMEOUT_MS = 2_000;
+import { STATUS_TIMEOUT_MS, statusQuery } from "./_submit.ts";
 
 /** Reads a transfer argument: hex, or `-` for standard input. */
 export async function readTxArgument(
@@ -39,7 +36,7 @@ export const tx: Command = {
   help: `Usage: coin tx show HEX|- [--json]
        coin tx status --peers FILE (HEX|- | ID --timestamp MS) [--server HOST:PORT] [--json]
 
-show    prints the transfer's fields, its id (SHA-256 of its first 80 bytes) and whether it is well
+show    prints the transfer's fields (accounts as address and hex), its id (SHA-256 of its first 80 bytes) and whether it is well
         formed and its signature verifies. Exits 1 when it does not. Balances and timestamps are
         judged by the servers, not here.
 status  asks the servers of peers.json, in turn, what became of a transfer: the signed transfer
@@ -48,7 +45,7 @@ status  asks the servers of peers.json, in turn, what became of a transfer: the 
         Exit 4: not known yet (pending, or no server could tell): do not pay again yet.
 
 Examples:
-  coin sign --key alice.key --to 3b6a27bc... --amount 25 | coin tx show -
+  coin sign --key alice.key --to coin1xq5… --amount 25 | coin tx show -
   coin tx status --peers peers.json 9f2c... --timestamp 1795560288123`,
   async run(args, io) {
     const { values, positionals } = parseFlags("tx", args, {
@@ -77,8 +74,8 @@ Examples:
       io.out(`id         ${json.id}`);
       io.out(`time       ${json.time ?? "(out of range)"} (${json.timestamp} ms)`);
       io.out(`amount     ${json.amount}`);
-      io.out(`payer      ${json.payer}`);
-      io.out(`payee      ${json.payee}`);
+      io.out(`payer      ${json.payerAddress} (${json.payer})`);
+      io.out(`payee      ${json.payeeAddress} (${json.payee})`);
       io.out(`signature  ${json.signature}`);
       io.out(
         `check      ${

@@ -2,6 +2,8 @@
 // output, certificates checked against peers.json by verify, and one-line refusals for corrupt entries,
 // forged certificates, a missing peers.json and missing directories.
 
+import { encodeAddress } from "../../lib/address.ts";
+import { fromHex } from "../../lib/_bytes.ts";
 import assert from "node:assert/strict";
 import { archiveName } from "../../lib/archive.ts";
 import { encodeRecent } from "../../lib/certificate.ts";
@@ -134,6 +136,9 @@ Deno.test("coin archive ls reports an empty directory", async () => {
   assert.equal(json.stdout, "[]\n");
 });
 
+/** The address of the account with hex id `hex`. */
+const addressOf = (hex: string) => encodeAddress(fromHex(hex, 32)!);
+
 Deno.test("coin archive show prints the frame, certificate and balances of the entry a prefix names", async () => {
   const { dir, archive, entries } = await setUp();
   await using _ = dir;
@@ -148,9 +153,9 @@ Deno.test("coin archive show prints the frame, certificate and balances of the e
   assert.deepEqual(linesOf(text.stdout), [
     `${middle.name}: frame ${F0 + 60}, 3 accounts, total supply 150, certified by 2 servers, ` +
     `frame start ${isoOf(middle.name)}`,
-    `${A}  90`,
-    `${B}  55`,
-    `${C}  5`,
+    `${addressOf(A)}  90`,
+    `${addressOf(B)}  55`,
+    `${addressOf(C)}  5`,
   ]);
   assert.equal(json.code, 0, json.stderr);
   assert.deepEqual(JSON.parse(json.stdout), {
@@ -161,7 +166,11 @@ Deno.test("coin archive show prints the frame, certificate and balances of the e
     file: middle.name,
     accounts: 3,
     supply: 150,
-    balances: [{ account: A, balance: 90 }, { account: B, balance: 55 }, { account: C, balance: 5 }],
+    balances: [
+      { account: A, address: addressOf(A), balance: 90 },
+      { account: B, address: addressOf(B), balance: 55 },
+      { account: C, address: addressOf(C), balance: 5 },
+    ],
   });
   assert.equal(upper.stdout, json.stdout);
 });

@@ -189,7 +189,7 @@ Deno.test({
     );
     assert.match(net.lines[2]!, /^ {2}accounts: alice, bob, carol, dave \(1000000 coins each\)$/);
     const hint = await net.waitFor(
-      / send --peers (\S+) --key (\S+) --to ([0-9a-f]{64}) --amount 5 --wait$/,
+      / send --peers (\S+) --key (\S+) --to (coin1[02-9ac-hj-np-z]{58}) --amount 5 --wait$/,
       0,
     );
     assert.ok(hint.index < head.index);

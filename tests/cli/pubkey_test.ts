@@ -1,23 +1,27 @@
-// `coin pubkey`: the account id of a key file, and one-line refusals of files that are not usable keys.
+// `coin pubkey`: the address (or public key) of a key file, and one-line refusals of files that are not usable keys.
 
+import { encodeAddress } from "../../lib/address.ts";
 import assert from "node:assert/strict";
 import { writeKeyFile } from "../../lib/keys.ts";
 import { assertOneLineError, makeKeyPair, makeTempDir, runCoin, runCoinProcess } from "../_helpers.ts";
 
-Deno.test("coin pubkey prints the public key of a key file", async () => {
+Deno.test("coin pubkey prints the address of a key file's account, and with --hex its public key", async () => {
   await using dir = await makeTempDir();
   const alice = await makeKeyPair(1);
   await writeKeyFile(`${dir.path}/alice.key`, alice);
-  const [relative, absolute] = await Promise.all([
+  const [relative, absolute, hex] = await Promise.all([
     // A relative --key resolves against the cwd: a process of its own in `dir`.
     runCoinProcess(["pubkey", "--key", "alice.key"], { cwd: dir.path }),
     runCoin(["pubkey", `--key=${dir.path}/alice.key`]),
+    runCoin(["pubkey", `--key=${dir.path}/alice.key`, "--hex"]),
   ]);
   for (const run of [relative, absolute]) {
     assert.equal(run.code, 0, run.stderr);
-    assert.equal(run.stdout, alice.publicHex + "\n");
+    assert.equal(run.stdout, encodeAddress(alice.publicKey) + "\n");
     assert.equal(run.stderr, "");
   }
+  assert.equal(hex.code, 0, hex.stderr);
+  assert.equal(hex.stdout, alice.publicHex + "\n");
 });
 
 Deno.test("coin pubkey refuses missing, unreadable and malformed key files with one line", async () => {

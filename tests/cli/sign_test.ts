@@ -2,7 +2,8 @@
 // for command-line syntax and exit 1 for a transfer the network would refuse.
 
 import assert from "node:assert/strict";
-import { toHex } from "../../lib/_bytes.ts";
+import { encodeAddress } from "../../lib/address.ts";
+import { fromHex, toHex } from "../../lib/_bytes.ts";
 import { writeKeyFile } from "../../lib/keys.ts";
 import { decodeTxHex, signTx, verifyTx } from "../../lib/tx.ts";
 import {
@@ -15,6 +16,11 @@ import {
 } from "../_helpers.ts";
 
 const T0 = 1_700_000_000_000;
+
+/** `address` with its character at `index` changed to another one of the alphabet. */
+function typo(address: string, index: number): string {
+  return address.slice(0, index) + (address[index] === "q" ? "p" : "q") + address.slice(index + 1);
+}
 
 /**
  * A directory with alice's key (seed 0x01) as alice.key, and its absolute path `key` for the runs in this
@@ -51,6 +57,29 @@ Deno.test("coin sign prints the 288 hex digits of the signed transfer, which tx 
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^check +ok: well formed, signature verifies$/m);
   }
+});
+
+Deno.test("coin sign pays the same account whether --to is its address (either case), its hex or a contact's name", async () => {
+  const { dir, key, bob } = await setUp();
+  await using _ = dir;
+  const address = encodeAddress(fromHex(bob, 32)!);
+  const contacts = `${dir.path}/contacts.json`;
+  const env = { COIN_CONTACTS: contacts };
+  const add = await runCoinProcess(["contacts", "add", "bob", address], { env });
+  assert.equal(add.code, 0, add.stderr);
+  const sign = (to: string) =>
+    runCoinProcess(["sign", "--key", key, "--to", to, "--amount", "25", "--timestamp", String(T0)], { env });
+  const runs = await Promise.all([bob, address, address.toUpperCase(), "bob"].map(sign));
+  for (const r of runs) {
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, runs[0]!.stdout);
+  }
+  const unknown = await sign("bobb");
+  assertOneLineError(
+    unknown,
+    2,
+    /^coin: Invalid --to "bobb" for "coin sign": not an address \(coin1…\), 64 hex digits or a saved contact; did you mean bob\?$/,
+  );
 });
 
 Deno.test("coin sign timestamps with the current time by default and accepts the largest amount", async () => {
@@ -122,15 +151,44 @@ Deno.test("coin sign refuses a missing, malformed or world-readable key file wit
 Deno.test("coin sign refuses a bad --to, a payment to oneself, unknown flags and missing flags", async () => {
   const { dir, key, bob, alice } = await setUp();
   await using _ = dir;
+  const bobAddress = encodeAddress(fromHex(bob, 32)!);
   const cases: [string[], number, RegExp][] = [
     [
       ["--to", "zz", "--amount", "5"],
       2,
-      /^coin: Invalid --to "zz" for "coin sign": expected a 64-hex-digit account id$/,
+      /^coin: Invalid --to "zz" for "coin sign": not an address \(coin1…\), 64 hex digits or a saved contact \("coin contacts add zz ADDRESS" saves one\)$/,
     ],
-    [["--to", bob.slice(1), "--amount", "5"], 2, /expected a 64-hex-digit account id$/],
-    [["--to", bob + "00", "--amount", "5"], 2, /expected a 64-hex-digit account id$/],
-    [["--to", "g" + bob.slice(1), "--amount", "5"], 2, /expected a 64-hex-digit account id$/],
+    [
+      ["--to", bob.slice(1), "--amount", "5"],
+      2,
+      /expected an address \(coin1…\), 64 hex digits or a contact name$/,
+    ],
+    [
+      ["--to", bob + "00", "--amount", "5"],
+      2,
+      /expected an address \(coin1…\), 64 hex digits or a contact name$/,
+    ],
+    [
+      ["--to", "g" + bob.slice(1), "--amount", "5"],
+      2,
+      /expected an address \(coin1…\), 64 hex digits or a contact name$/,
+    ],
+    [
+      ["--to", typo(bobAddress, 20), "--amount", "5"],
+      2,
+      /^coin: Invalid --to "coin1.*" for "coin sign": its checksum does not match: it was mistyped or garbled \(character 21 looks wrong\)$/,
+    ],
+    [["--to", bobAddress.slice(0, -1), "--amount", "5"], 2, /: it has 62 characters, an address has 63$/],
+    [
+      ["--to", bobAddress.replace("coin1", "coin1b"), "--amount", "5"],
+      2,
+      /: character 6 "b" is not used in addresses/,
+    ],
+    [
+      ["--to", encodeAddress(fromHex(alice, 32)!), "--amount", "5"],
+      1,
+      /^coin: Refused: accounts_must_be_different/,
+    ],
     [
       ["--to", alice, "--amount", "5"],
       1,

@@ -5,10 +5,12 @@
 import assert from "node:assert/strict";
 import { toHex } from "../../lib/_bytes.ts";
 import type { Io } from "../../lib/cli/_command.ts";
+import { REQUEST_TIMEOUT_MS } from "../../lib/client.ts";
 import {
   MIN_ATTEMPT_MS,
   RETRY_PAUSE_MS,
   RETRYABLE_CODES,
+  STATUS_TIMEOUT_MS,
   submitAndReport,
   submitOrder,
   submitTx,
@@ -403,7 +405,7 @@ Deno.test("submitAndReport() with --wait follows a transfer whose attempt may ha
       () =>
         submitAndReport([target("s1", lost.port), target("s2", refusing.port)], tx, {
           wait: true,
-          timing: TIMING,
+          timing: { ...TIMING, servers: 3 }, // not 2: peers.json order, s1 first
           io,
         }),
       CoinError,
@@ -497,4 +499,21 @@ Deno.test("submitOrder() asks the alpha of the frame accepting now first, then t
   ]);
   assert.deepEqual(names(f * 1000 + 950)[0], `s${((f + 1) % 3) + 1}`, "in the blackout");
   assert.deepEqual(submitOrder(servers.slice(0, 1), timing, f * 1000).map((s) => s.name), ["s1"], "--server");
+});
+
+Deno.test("waitForOutcome() asks the next server once a frozen one has not answered within STATUS_TIMEOUT_MS", async () => {
+  await using frozen = startFakeServer(() => undefined);
+  await using live = scripted({ ok: true, state: "committed", frame: 8 });
+  const tx = await transfer();
+  const started = Date.now();
+  const frame = await waitForOutcome(
+    [target("s1", frozen.port), target("s2", live.port)],
+    tx,
+    TIMING,
+    captureIo(),
+  );
+  const took = Date.now() - started;
+  assert.equal(frame, 8);
+  assert.ok(took >= STATUS_TIMEOUT_MS, `waited for the frozen server: ${took} ms`);
+  assert.ok(took < REQUEST_TIMEOUT_MS, `gave up on it before the general request timeout: ${took} ms`);
 });

@@ -1,5 +1,7 @@
 // `coin tx show`: a transfer's fields as text or JSON, exit 0 only when it is well formed and verifies.
 
+import { encodeAddress } from "../../lib/address.ts";
+import { fromHex } from "../../lib/_bytes.ts";
 import assert from "node:assert/strict";
 import { toHex } from "../../lib/_bytes.ts";
 import { decodeTxHex, signTx } from "../../lib/tx.ts";
@@ -45,8 +47,8 @@ Deno.test("coin tx show prints a valid transfer's fields and exits 0", async () 
     "id         653a79f701a11ca35c43a92b152468e5a0e46ca562144df55c8fc31524f8c2bb",
     "time       2023-11-14T22:13:20.000Z (1700000000000 ms)",
     "amount     25",
-    `payer      ${alice}`,
-    `payee      ${bob}`,
+    `payer      ${encodeAddress(fromHex(alice, 32)!)} (${alice})`,
+    `payee      ${encodeAddress(fromHex(bob, 32)!)} (${bob})`,
     `signature  ${hex.slice(160)}`,
     "check      ok: well formed, signature verifies",
   ]);
@@ -64,6 +66,8 @@ Deno.test("coin tx show --json prints one object with the transfer's fields, val
     amount: 25,
     payee: (await makeKeyPair(2)).publicHex,
     payer: (await makeKeyPair(1)).publicHex,
+    payeeAddress: encodeAddress((await makeKeyPair(2)).publicKey),
+    payerAddress: encodeAddress((await makeKeyPair(1)).publicKey),
     signature: hex.slice(160),
     valid: true,
     code: null,
