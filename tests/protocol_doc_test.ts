@@ -1,6 +1,7 @@
 // docs/protocol.md against the code: its worked examples decode with the real decoders, re-encode to the
 // same bytes, and its tables of constants and message kinds name the values the code uses.
 
+import * as addressModule from "../lib/address.ts";
 import {
   ADDRESS_CHARS,
   ADDRESS_PREFIX,
@@ -209,6 +210,7 @@ Deno.test("the limits table of docs/protocol.md names the values of the code", (
     ...archiveModule,
     ...wireModule,
     ...replicaModule,
+    ...addressModule,
   };
   const section = DOC.slice(DOC.indexOf("## 13. Limits"));
   const rows = [...section.matchAll(/^\| `([A-Z_]+)` +\| ([^|]+?) +\|/gm)];
