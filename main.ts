@@ -137,7 +137,12 @@ if (import.meta.main) {
     errIsTerminal: Deno.stderr.isTerminal(),
     signal: controller.signal,
     verbose,
-    ...(Deno.stdin.isTerminal() ? { ask: askTerminal } : {}),
+    ...(Deno.stdin.isTerminal()
+      ? {
+        ask: (prompt: string, options?: { secret?: boolean }) =>
+          askTerminal(prompt, { ...options, signal: controller.signal }),
+      }
+      : {}),
   };
   const status = await main(Deno.args, io);
   Deno.exit(status);

@@ -94,6 +94,17 @@ export class AddressError extends Error {
  * match (a typo), naming the character when one substitution explains it.
  */
 export function decodeAddress(text: string): Uint8Array {
+  // Before any case mapping: Unicode maps some other letters onto ASCII ones (the Kelvin sign onto "k").
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x21 || code > 0x7e) {
+      throw new AddressError(
+        `character ${i + 1} is not a plain letter or digit (U+${
+          code.toString(16).toUpperCase().padStart(4, "0")
+        })`,
+      );
+    }
+  }
   if (text !== text.toLowerCase() && text !== text.toUpperCase()) {
     throw new AddressError("it mixes capital and small letters");
   }

@@ -40,12 +40,41 @@ export function contactNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Refuses a contacts file that other users could change, as key files are refused when others can read them:
+ * whoever can rewrite the book can turn `--to bob` into a payment to themselves.
+ */
+async function checkPrivate(path: string, info: Deno.FileInfo): Promise<void> {
+  if (info.mode === null) return; // no Unix modes here (Windows)
+  if ((info.mode & 0o022) !== 0) {
+    const mode = (info.mode & 0o777).toString(8).padStart(4, "0");
+    throw new CoinError(
+      `Cannot use contacts file "${path}": other users can change it (mode ${mode}); run chmod 600 "${path}"`,
+    );
+  }
+  const dir = dirOf(path);
+  const dirMode = (await Deno.stat(dir)).mode;
+  // A directory others can write to lets them replace the file, unless it is sticky (as /tmp is).
+  if (dirMode !== null && (dirMode & 0o022) !== 0 && (dirMode & 0o1000) === 0) {
+    const mode = (dirMode & 0o777).toString(8).padStart(4, "0");
+    throw new CoinError(
+      `Cannot use contacts file "${path}": other users can replace it (directory "${dir}" has mode ${mode})`,
+    );
+  }
+}
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
 /** Reads the contacts file at `path`; an absent file is an empty book. */
 export async function readContacts(path: string): Promise<Contacts> {
   let text: string;
   try {
     const info = await Deno.stat(path);
     if (!info.isFile) throw new CoinError(`Cannot read contacts file "${path}": it is not a file`);
+    await checkPrivate(path, info);
     if (info.size > MAX_CONTACTS_FILE_BYTES) {
       throw new CoinError(
         `Cannot read contacts file "${path}": it is larger than ${MAX_CONTACTS_FILE_BYTES} bytes`,
@@ -104,8 +133,7 @@ export async function writeContacts(path: string, contacts: Contacts): Promise<v
     version: 1,
     contacts: Object.fromEntries([...contacts].map(([name, key]) => [name, encodeAddress(key)])),
   };
-  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
-  if (dir !== "") await Deno.mkdir(dir, { recursive: true }).catch(() => {}); // the write names what fails
+  await Deno.mkdir(dirOf(path), { recursive: true, mode: 0o700 }).catch(() => {}); // the write names what fails
   await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify(json, null, 2) + "\n"), {
     mode: 0o600,
   });

@@ -57,6 +57,22 @@ export interface Lies {
 export type ServerMetrics = ReplicaMetrics;
 
 /** A running coin server. */
+
+/** The shortest time between two log lines about one problem with one server (an answer to `hello` is not
+ * authenticated: whoever answers at a server's address must not fill the log). */
+export const PROBLEM_LOG_MIN_MS = 60_000;
+
+/** The same problem for a log: the same network parts, or a clock off on the same side. */
+function sameProblem(a: PeerProblem, b: PeerProblem): boolean {
+  if (a.problem === "network_differs" && b.problem === "network_differs") {
+    return a.parts.join(",") === b.parts.join(",");
+  }
+  if (a.problem === "clock_off" && b.problem === "clock_off") {
+    return Math.sign(a.aheadMs) === Math.sign(b.aheadMs);
+  }
+  return false;
+}
+
 export class Server {
   readonly network: Network;
   readonly me: Peer;
@@ -80,6 +96,8 @@ export class Server {
   #done = Promise.withResolvers<void>();
   /** What is wrong between this server and others, by `index:problem`: the latest word on each. */
   #problems = new Map<string, PeerProblem>();
+  /** When each problem (by `index:kind`) was last logged, and whether that line said it began. */
+  #problemLogged = new Map<string, { ms: number; open: boolean }>();
 
   private constructor(options: ServerOptions, replica: Replica, listener: Deno.TcpListener) {
     this.network = options.network;
@@ -262,7 +280,12 @@ export class Server {
     } else if (verdict === "ok") this.#setProblem(peer, "clock_off", undefined);
   }
 
-  /** Records the latest word on one problem with `peer`; logs it when its words change, and when it ends. */
+  /**
+   * Records the latest word on one problem with `peer` (status always shows it) and logs what matters: the
+   * problem appearing, its network parts changing or its clock changing side, and its end. An answer to
+   * `hello` is not authenticated, so an impostor at that address could make it flap: a problem that
+   * appears again within PROBLEM_LOG_MIN_MS of its last line is not logged again (nor its end).
+   */
   #setProblem(
     peer: Peer,
     kind: PeerProblem["problem"],
@@ -272,16 +295,21 @@ export class Server {
     const id = `${peer.index}:${kind}`;
     const before = this.#problems.get(id);
     const key = peer.keyHex.slice(0, 16);
+    const logged = this.#problemLogged.get(id);
+    const now = this.#now();
     if (problem === undefined) {
       if (before === undefined) return;
       this.#problems.delete(id);
+      if (logged?.open !== true) return; // its appearance was not logged either
+      this.#problemLogged.set(id, { ms: now, open: false });
       this.#log.event(kind === "network_differs" ? "network_same" : "clock_ok", { peer: peer.name, key });
       return;
     }
     this.#problems.set(id, problem);
+    if (before !== undefined && sameProblem(before, problem)) return; // seconds rounding is not news
+    if (logged !== undefined && now - logged.ms < PROBLEM_LOG_MIN_MS) return;
+    this.#problemLogged.set(id, { ms: now, open: true });
     const reason = describePeerProblem(problem);
-    // Once per appearance or change of words, not once per reconnection.
-    if (before !== undefined && describePeerProblem(before) === reason) return;
     this.#log.event(kind, {
       peer: peer.name,
       key,

@@ -96,6 +96,19 @@ Deno.test("decodeAddress() says what is wrong with text that is not an address",
     /^character 10 "o" is not used in addresses \(they use 0/,
   );
   refuses(ADDRESS.slice(0, 9) + "1" + ADDRESS.slice(10), /^character 10 "1" is not used in addresses/);
+  // The Kelvin sign lowercases to "k": an address is ASCII, whatever Unicode's case mapping says.
+  const upper = ADDRESS.toUpperCase();
+  const k = upper.indexOf("K", 5);
+  if (k > 0) {
+    refuses(
+      upper.slice(0, k) + "\u212a" + upper.slice(k + 1),
+      new RegExp(`^character ${k + 1} is not a plain letter or digit \\(U\\+212A\\)$`),
+    );
+  }
+  refuses(
+    ADDRESS.slice(0, 20) + " " + ADDRESS.slice(21),
+    /^character 21 is not a plain letter or digit \(U\+0020\)$/,
+  );
 });
 
 Deno.test("decodeAddress() refuses a valid bech32m string of 63 characters whose padding bits are set", () => {

@@ -272,3 +272,32 @@ Deno.test("a server logs once that a peer's network file differs, and when it is
   assert.deepEqual(s1.server.status().problems, []);
   assert.ok(!s1.lines.some((l) => l.startsWith("clock_off")), s1.lines.join("\n"));
 });
+
+Deno.test("a peer whose answers flap is logged once a minute at most: the impostor at an address cannot fill the log", async () => {
+  const answer: Answer = { clockAheadMs: 7_000 };
+  // Each hello answered with a clock off or right, in turn, and with its own network or another, in turn.
+  let hellos = 0;
+  await using fake = startFakeServer((body): FakeReply => {
+    if (body[0] === Kind.hello) {
+      hellos++;
+      const network = hellos % 4 < 2 ? answer.network! : other;
+      return {
+        ok: true,
+        challenge: new Uint8Array(32).fill(7),
+        network: { id: network.id, ...networkParts(network) },
+        timeMs: Date.now() + (hellos % 2 === 0 ? 7_000 : 0),
+      };
+    }
+    return "close";
+  });
+  const network = answer.network = twoServers(fake.port, { startS: Math.floor(Date.now() / 1000) - 1 });
+  const other = twoServers(fake.port, { genesis: 999, port: network.servers[0]!.port });
+  await using s1 = await startS1(network);
+  await until("s1 connected to s2 eight times", () => hellos >= 8, 15_000);
+  const count = (event: string) => s1.lines.filter((l) => l.startsWith(`${event} `)).length;
+  for (const [appeared, ended] of [["clock_off", "clock_ok"], ["network_differs", "network_same"]]) {
+    assert.ok(count(appeared!) <= 1, `${appeared} logged ${count(appeared!)} times\n${s1.lines.join("\n")}`);
+    assert.ok(count(ended!) <= count(appeared!), `${ended} only after a logged ${appeared}`);
+  }
+  assert.ok(count("network_differs") === 1, s1.lines.join("\n"));
+});

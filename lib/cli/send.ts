@@ -55,6 +55,7 @@ Example:
     const peersFile = required("send", "peers", values.peers);
     const keyFile = required("send", "key", values.key);
     const { to, contact, amount } = await transferArgs("send", values);
+    if (contact !== undefined) io.err(`${contact} is ${encodeAddress(to)} (from the contacts)`);
     const server = values.server === undefined ? undefined : hostPort("send", "server", values.server);
     const network = await readNetwork(peersFile);
     const keyPair = await readKeyFile(keyFile, { passphrase: passphraseFrom(io) });
@@ -117,7 +118,7 @@ the transaction id; exit 0 once accepted. --wait as for "coin send" (exit 0 comm
 not, 4 unknown, 130 interrupted). A transfer the network already holds is followed, not refused.
 
 Example:
-  coin sign --key alice.key --to 3b6a27bc... --amount 25 | coin submit --peers peers.json --wait -`,
+  coin sign --key alice.key --to coin1xq5… --amount 25 | coin submit --peers peers.json --wait -`,
   async run(args, io) {
     const { values, positionals } = parseFlags("submit", args, {
       peers: { type: "string" },

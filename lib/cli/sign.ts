@@ -1,6 +1,7 @@
 // `coin sign`: a signed transfer as hex, made offline, for `coin submit` or `coin tx show`.
 
 import { toHex } from "../_bytes.ts";
+import { encodeAddress } from "../address.ts";
 import { accountArg } from "./_account.ts";
 import { CoinError, UsageError } from "../errors.ts";
 import { readKeyFile } from "../keys.ts";
@@ -59,7 +60,8 @@ Example:
     });
     if (values.help) return io.out(this.help);
     const keyFile = required("sign", "key", values.key);
-    const { to, amount } = await transferArgs("sign", values);
+    const { to, contact, amount } = await transferArgs("sign", values);
+    if (contact !== undefined) io.err(`${contact} is ${encodeAddress(to)} (from the contacts)`);
     let timestampMs = Date.now();
     if (values.timestamp !== undefined) {
       const t = wholeNumber("sign", "timestamp", values.timestamp);

@@ -118,3 +118,32 @@ Deno.test("contactsPath() is COIN_CONTACTS, else under XDG_CONFIG_HOME, else und
   assert.equal(contactsPath(env({ HOME: "/h" })), "/h/.config/coin/contacts.json");
   assert.throws(() => contactsPath(env({})), /set COIN_CONTACTS/);
 });
+
+Deno.test("coin contacts refuses a book that other users could change: --to bob must stay bob", async () => {
+  await using dir = await makeTempDir();
+  const bobAddress = encodeAddress((await makeKeyPair(2)).publicKey);
+  const path = `${dir.path}/contacts.json`;
+  const env = { COIN_CONTACTS: path };
+  assert.equal((await runCoinProcess(["contacts", "add", "bob", bobAddress], { env })).code, 0);
+  await Deno.chmod(path, 0o666);
+  assertOneLineError(
+    await runCoinProcess(["contacts", "list"], { env }),
+    1,
+    new RegExp(
+      `^coin: Cannot use contacts file "${path}": other users can change it \\(mode 0666\\); run chmod 600`,
+    ),
+  );
+  await Deno.chmod(path, 0o600);
+  await Deno.chmod(dir.path, 0o777);
+  assertOneLineError(
+    await runCoinProcess(["balance", "bob", "--server", "127.0.0.1:1"], { env }),
+    1,
+    new RegExp(
+      `^coin: Cannot use contacts file "${path}": other users can replace it \\(directory ".*" has mode 0777\\)$`,
+    ),
+  );
+  await Deno.chmod(dir.path, 0o1777); // sticky, as /tmp: others cannot replace a file they do not own
+  const listed = await runCoinProcess(["contacts", "list"], { env });
+  assert.equal(listed.code, 0, listed.stderr);
+  await Deno.chmod(dir.path, 0o700);
+});

@@ -370,6 +370,16 @@ Deno.test(
         cwd: dir.path,
       }),
     ]);
+    // Typed with corrections: a two-byte "é" taken back by one Backspace, and a false start erased by Ctrl-U.
+    const corrected = await runCoinOnTerminal(
+      ["sign", "--key", "alice.key", ...transfer],
+      [`wrong start\x15${PASSPHRASE.slice(0, -1)}\u00e9\x7f${PASSPHRASE.slice(-1)}`],
+      { cwd: dir.path },
+    );
+    await t.step("Backspace takes back a whole character, Ctrl-U the whole line", () => {
+      assert.equal(corrected.code, 0, corrected.output);
+      assert.match(linesOf(corrected.output)[1]!, /^[0-9a-f]{288}$/);
+    });
     await t.step("coin sign asks once and signs", () => {
       assert.equal(signed.code, 0, signed.output);
       const lines = linesOf(signed.output);

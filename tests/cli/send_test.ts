@@ -69,6 +69,13 @@ Deno.test({
       assert.match(r.output, new RegExp(`coin: Not sent: paying ${bob} was not confirmed\n$`));
       assert.deepEqual(kinds(s.requests), [Kind.balance], "no transfer reached the server");
     });
+    await t.step("Ctrl-C at the question: exit 130, nothing sent", async () => {
+      await using s = server(0);
+      const r = await runCoinOnTerminal(await send(s.port)(), ["\x03"]);
+      assert.equal(r.code, 130, r.output);
+      assert.match(r.output, /coin: Interrupted at the question\n$/);
+      assert.deepEqual(kinds(s.requests), [Kind.balance], "no transfer reached the server");
+    });
     await t.step("answered yes: sent", async () => {
       await using s = server(0);
       const r = await runCoinOnTerminal(await send(s.port)(), ["y"]);
@@ -115,6 +122,7 @@ Deno.test("coin send pays a contact by name, and refuses a mistyped address befo
     { env },
   );
   assert.equal(paid.code, 0, paid.stderr);
+  assert.match(paid.stderr, new RegExp(`^bob is ${encodeAddress(bob.publicKey)} \\(from the contacts\\)\n`));
   const submitted = s.requests.find((r) => r[0] === Kind.submit)!;
   // The transfer's payee (bytes 16..48 of the 144) is bob's account.
   assert.deepEqual(submitted.subarray(1 + 16, 1 + 48), bob.publicKey);
