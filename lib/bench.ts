@@ -30,6 +30,10 @@ function checkAbort(signal: AbortSignal | undefined): void {
 
 /** Payer accounts with real keys used by the load generator. */
 export const LOAD_PAYERS = 256;
+/** Transfers signed to estimate how long signing the ingest load takes. */
+export const INGEST_PROBE_TXS = 2_000;
+/** The ingest rate the load's timestamps are spread for (transfers/s): about what one server accepts. */
+export const INGEST_SPREAD_PER_S = 15_000;
 /** Requests a load connection may have unanswered. */
 export const LOAD_WINDOW = 1024;
 
@@ -561,12 +565,16 @@ export async function measureIngest(
   try {
     const readyBy = Date.now() + 10_000;
     while (!started && Date.now() < readyBy) await sleep(50);
-    // Timestamps must be within the skew of the moment they arrive: sign for the expected end of signing.
+    // Timestamps must be within the skew of the moment they arrive: the first are stamped for the expected
+    // end of signing (a probe long enough that making the 256 payers' key objects does not dominate it), the
+    // rest spread as if the server took INGEST_SPREAD_PER_S, so that whether it is faster or slower (by up to
+    // a skew's worth over the run) none arrives too old or too early.
     const probe = performance.now();
-    await signLoad(payers, 200, Date.now(), Date.now() + 1);
-    const signMs = ((performance.now() - probe) / 200) * options.count;
+    await signLoad(payers, INGEST_PROBE_TXS, Date.now(), Date.now() + 1);
+    const signMs = ((performance.now() - probe) / INGEST_PROBE_TXS) * options.count;
     const at = Date.now() + signMs;
-    const txs = await signLoad(payers, options.count, at, at + 1, options.signal);
+    const spreadMs = (options.count / INGEST_SPREAD_PER_S) * 1000;
+    const txs = await signLoad(payers, options.count, at, at + spreadMs, options.signal);
     for (let c = 0; c < options.connections; c++) {
       conns.push(
         new LoadConnection(await Deno.connect({ hostname: "127.0.0.1", port: files.servers[0]!.port })),
