@@ -123,7 +123,15 @@ type Ev =
     arg: Uint8Array;
     relay?: { node: number; epoch: number; request: number };
   }
-  | { k: "ans"; client: number; clientReq: number; node: number; response: Record<string, unknown> }
+  | {
+    k: "ans";
+    client: number;
+    clientReq: number;
+    node: number;
+    response: Record<string, unknown>;
+    /** When the answer was sent. */
+    sentMs: number;
+  }
   | {
     k: "relayed";
     node: number;
@@ -436,7 +444,26 @@ export class Simulation {
     if (node.replica !== undefined) return;
     node.disk.wipe();
     node.durable = undefined;
+    this.#forgetAcks(node);
+    this.#wipedAtMs.set(node.index, this.#now);
     this.start(node);
+  }
+
+  /**
+   * A wiped data directory takes the alpha logs with it: what the node acknowledged and its frames have
+   * not yet applied is no longer promised (the client was told "accepted", never "committed"; `tx status`
+   * answers "never" once those frames are agreed without it, and the truthful invariant judges that answer).
+   */
+  /** When each node's data directory was last wiped (simulated ms). */
+  #wipedAtMs = new Map<number, number>();
+
+  #forgetAcks(node: SimNode): void {
+    for (const key of [...this.#acked.keys()]) {
+      if (key.startsWith(`${node.index}:`)) this.#acked.delete(key);
+    }
+    this.#ackedAll = this.#ackedAll.filter((a) =>
+      a.node !== node.index || this.checker.appliedIn(a.id) !== undefined
+    );
   }
 
   /** Nodes restarted on an empty directory, with the frame until which they may not sign. */
@@ -677,6 +704,7 @@ export class Simulation {
       clientReq: origin.clientReq,
       node: node.index,
       response,
+      sentMs: this.#now,
     });
   }
 
@@ -741,7 +769,9 @@ export class Simulation {
     const r = ev.response;
     if (req.kind === Kind.submit && r.ok === true) {
       const alpha = this.nodes.find((n) => `s${n.index + 1}` === r.server);
-      if (alpha !== undefined && alpha.honest) {
+      // An answer still on its way when the alpha's data directory was wiped promises nothing any more.
+      const voided = (this.#wipedAtMs.get(alpha?.index ?? -1) ?? -1) >= ev.sentMs;
+      if (alpha !== undefined && alpha.honest && !voided) {
         const key = `${alpha.index}:${r.frame}`;
         let set = this.#acked.get(key);
         if (set === undefined) this.#acked.set(key, set = new Set());

@@ -4,6 +4,8 @@
 import assert from "node:assert/strict";
 import { configFor, parseFaults, runSim } from "../../lib/sim/run.ts";
 import { Rng } from "../../lib/sim/rng.ts";
+import { SCENARIOS } from "../../lib/sim/scenarios.ts";
+import { alphaIndex } from "../../lib/frames.ts";
 import { FAULT_KINDS, Simulation } from "../../lib/sim/simulator.ts";
 import { UsageError } from "../../lib/errors.ts";
 
@@ -176,4 +178,32 @@ Deno.test("b = 0, one equivocating liar within the bound: the 2Δ rule is what s
   const withRule = await run([]);
   assert.match(withRule.summary, /^6 seeds, 0 with a violation/);
   assert.equal(withRule.status, 0);
+});
+
+Deno.test("the acked invariant: a wiped alpha is not held to what it accepted before the wipe", () => {
+  // s1 accepts transfers for its alpha frame f in the blackout at the end of f - 1 (they are for f then),
+  // crashes, and starts again at once: from its data directory it proposes them in f; wiped, it lost them
+  // with its alpha log, catches up to f - 1 and proposes f without them. The client was told "accepted", not
+  // "committed": only the first is a broken promise.
+  const run = (wipe: boolean) =>
+    new Simulation(
+      { ...SCENARIOS.find((s) => s.name === "restart-in-own-alpha-frame")!.config, frames: 80 },
+      {
+        setup(sim) {
+          const s1 = sim.nodes[0]!;
+          for (let f = 6; f < sim.config.frames - sim.config.calmFrames; f++) {
+            if (alphaIndex(sim.firstFrame + f, 3) !== 0 || f % 2 !== 0) continue;
+            const at = sim.frameStartElapsed(sim.firstFrame + f);
+            sim.at(at - 10, "crash s1 in the blackout before its alpha frame", () => sim.crash(s1));
+            sim.at(at + 40, `restart s1${wipe ? " wiped" : ""}`, () =>
+              wipe ? sim.startWiped(s1) : sim.start(s1));
+          }
+        },
+      },
+    ).run();
+  const kept = run(false);
+  assert.deepEqual(kept.violations.map((v) => `${v.invariant}: ${v.detail}`), []);
+  assert.ok(kept.stats.transfersCommitted > 0);
+  const wiped = run(true);
+  assert.deepEqual(wiped.violations.map((v) => `${v.invariant}: ${v.detail}`), []);
 });
