@@ -13,7 +13,10 @@ import {
   ProtocolError,
 } from "./wire.ts";
 
-/** How long a connection attempt and a request may take. */
+/**
+ * How long a connection attempt and a request may take. A connection attempt that finds a server's accept
+ * queue full (a flood of connections) is retried by the kernel after 1 s: 2 s allows for one retry.
+ */
 export const CONNECT_TIMEOUT_MS = 2_000;
 export const REQUEST_TIMEOUT_MS = 5_000;
 /** Most requests one connection may have waiting for answers. */

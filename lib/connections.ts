@@ -37,6 +37,13 @@ export const MAX_UNANSWERED_REQUESTS = 256;
  * throughput at frame boundaries.
  */
 export const CLIENT_QUERIES_PER_TURN = 64;
+/**
+ * Connections accepted before the accept loop gives the others a turn. While the kernel's accept queue holds
+ * a burst (a flood of connections), accepting can go on without the event loop reading what the connections
+ * already accepted sent: an honest client's request then waited unread while 255 newer connections came,
+ * and it was closed as the oldest that never spoke (seen in tests/faults/hostile_bytes_test.ts).
+ */
+export const ACCEPTS_PER_TURN = 16;
 /** Messages at least this large are announced in the log when they start to arrive. */
 export const LARGE_MESSAGE_LOG_BYTES = 4 * 1024 * 1024;
 /**
@@ -159,6 +166,7 @@ export class Connections {
 
   /** Accepts connections until closed; reports a listener failure through `onError`. */
   async serve(onError: (message: string) => void): Promise<void> {
+    let accepted = 0;
     try {
       for await (const conn of this.#listener) {
         if (this.#closing) {
@@ -166,6 +174,7 @@ export class Connections {
           break;
         }
         this.#handle(conn);
+        if (++accepted % ACCEPTS_PER_TURN === 0) await new Promise((resolve) => setTimeout(resolve, 0));
       }
     } catch (err) {
       if (!this.#closing) onError((err as Error).message);

@@ -57,8 +57,9 @@ export async function ask(
   index: number,
   kind: number,
   argument?: Uint8Array,
+  connectTimeoutMs = 1_000,
 ): Promise<Response> {
-  const conn = await ServerConnection.open("127.0.0.1", net.ports[index]!, 1_000);
+  const conn = await ServerConnection.open("127.0.0.1", net.ports[index]!, connectTimeoutMs);
   try {
     return await conn.request(kind, argument, 3_000);
   } finally {
