@@ -449,14 +449,14 @@ export class Simulation {
     this.start(node);
   }
 
+  /** When each node's data directory was last wiped (simulated ms). */
+  #wipedAtMs = new Map<number, number>();
+
   /**
    * A wiped data directory takes the alpha logs with it: what the node acknowledged and its frames have
    * not yet applied is no longer promised (the client was told "accepted", never "committed"; `tx status`
    * answers "never" once those frames are agreed without it, and the truthful invariant judges that answer).
    */
-  /** When each node's data directory was last wiped (simulated ms). */
-  #wipedAtMs = new Map<number, number>();
-
   #forgetAcks(node: SimNode): void {
     for (const key of [...this.#acked.keys()]) {
       if (key.startsWith(`${node.index}:`)) this.#acked.delete(key);

@@ -184,7 +184,7 @@ Deno.test("the acked invariant: a wiped alpha is not held to what it accepted be
   // s1 accepts transfers for its alpha frame f in the blackout at the end of f - 1 (they are for f then),
   // crashes, and starts again at once: from its data directory it proposes them in f; wiped, it lost them
   // with its alpha log, catches up to f - 1 and proposes f without them. The client was told "accepted", not
-  // "committed": only the first is a broken promise.
+  // "committed": only losing them without a wipe breaks a promise.
   const run = (wipe: boolean) =>
     new Simulation(
       { ...SCENARIOS.find((s) => s.name === "restart-in-own-alpha-frame")!.config, frames: 80 },
