@@ -84,6 +84,19 @@ Deno.test({
       assert.match(r.output, /accepted by s1 for frame 12/);
       assert.deepEqual(kinds(s.requests), [Kind.balance, Kind.submit]);
     });
+    await t.step(
+      "a typo corrected with Backspace, Ctrl-U clearing a line: the answer read is what is left",
+      async () => {
+        await using s = server(0);
+        const r = await runCoinOnTerminal(await send(s.port)(), ["x\x7fy"]);
+        assert.equal(r.code, 0, r.output);
+        assert.ok(r.output.includes(`${question} x\b \by\n`), r.output);
+        await using s2 = server(0);
+        const r2 = await runCoinOnTerminal(await send(s2.port)(), ["yes\x15n"]);
+        assert.equal(r2.code, 1, r2.output);
+        assert.deepEqual(kinds(s2.requests), [Kind.balance], "no transfer reached the server");
+      },
+    );
     await t.step("an account that holds coins: not asked", async () => {
       await using s = server(5);
       const r = await runCoinOnTerminal(await send(s.port)(), []);
