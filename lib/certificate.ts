@@ -22,7 +22,15 @@ export const DIGEST_CONTEXT = "coin-frame-v2";
 export const GENESIS_FRAME = -1;
 
 /** Payload codes of the signed server-to-server messages. */
-export const Code = { proposal: 2, prevote: 3, precommit: 4, commit: 5, want: 6, pending: 7 } as const;
+export const Code = {
+  proposal: 2,
+  prevote: 3,
+  precommit: 4,
+  commit: 5,
+  want: 6,
+  pending: 7,
+  start: 8,
+} as const;
 
 const encoder = new TextEncoder();
 const ZERO_DIGEST = new Uint8Array(HASH_BYTES);
@@ -139,6 +147,15 @@ export function proposalPayload(
   viewOf(tail).setUint32(0, polRound < 0 ? 0xffff_ffff : polRound);
   writeU64(viewOf(tail), 4, frame);
   return [voteHead(Code.proposal, networkId, slot), tail, ...txs.map((tx) => tx.bytes)];
+}
+
+/**
+ * A start payload: the head alone (round 0), "my clock says frame `height` ended: I started its agreement".
+ * Sent to the round-0 proposer, so that a beta whose clock is behind proposes before the others give up on
+ * round 0 (docs/protocol.md, 9.2).
+ */
+export function startPayload(networkId: string, slot: Omit<Slot, "round">): Uint8Array {
+  return voteHead(Code.start, networkId, { ...slot, round: 0 });
 }
 
 /** A want payload: code | network id | height u64 (send me a commit of this frame or later). */

@@ -24,6 +24,7 @@ import {
   pendingPayload,
   proposalPayload,
   type Slot,
+  startPayload,
   txsHash,
   VOTE_HEAD_BYTES,
   votePayload,
@@ -584,7 +585,9 @@ export class Replica {
    * Starts the agreement on the frame after the committed one once that frame ended and the commit is
    * durable. The frame ended when this server's clock says so, or, within the skew before that, when b + 1
    * other servers sent messages of its agreement (at least one honest server's clock says it ended): a
-   * beta whose clock is behind would otherwise propose after the others gave up waiting, every frame.
+   * beta whose clock is behind would otherwise propose after the others gave up waiting, every frame. Each
+   * server tells the beta when it starts (a `start` message), since before their round-0 deadline the others
+   * send nothing else it could count.
    */
   #advance(): void {
     if (this.#halted || this.#inst !== undefined) return;
@@ -667,6 +670,10 @@ export class Replica {
       if (toHex(body.subarray(1, 33)) !== this.me.keyHex) this.#onPeerMessage(body);
     }
     this.#handle(agreement.start(this.#nowMs));
+    // The beta learns that this server started: with b others' it starts too, though its clock is behind.
+    if (first !== this.me.index) {
+      this.#out.push({ type: "send", to: first, message: this.#sign([startPayload(this.network.id, slot)]) });
+    }
     // Messages that came before this agreement started.
     const held = this.#held;
     this.#held = [];
@@ -1282,10 +1289,15 @@ export class Replica {
       if (this.#committed.frame >= height) this.#offer(sender);
       return;
     }
-    if (code !== Code.proposal && code !== Code.prevote && code !== Code.precommit) {
+    if (code !== Code.proposal && code !== Code.prevote && code !== Code.precommit && code !== Code.start) {
       return this.#drop(sender, `unknown payload code ${code}`);
     }
-    if (payload.length < VOTE_HEAD_BYTES + (code === Code.proposal ? 12 : HASH_BYTES)) {
+    if (code === Code.start && payload.length !== VOTE_HEAD_BYTES) {
+      return this.#drop(sender, "start has the wrong length");
+    }
+    if (
+      payload.length < VOTE_HEAD_BYTES + (code === Code.proposal ? 12 : code === Code.start ? 0 : HASH_BYTES)
+    ) {
       return this.#drop(sender, "message is shorter than its head");
     }
     const view = viewOf(payload);
@@ -1314,6 +1326,7 @@ export class Replica {
       else this.#advance();
       return;
     }
+    if (code === Code.start) return; // this server started already: nothing more to learn from it
     const inst = this.#inst;
     if (prevDigest !== inst.slot.prevDigest) {
       return this.#drop(sender, `its frame ${height} builds on another state than the one certified here`);

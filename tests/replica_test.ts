@@ -26,6 +26,7 @@ import {
   frameDigest,
   pendingPayload,
   proposalPayload,
+  startPayload,
   txsHash,
   votePayload,
   wantPayload,
@@ -144,6 +145,11 @@ function proposalBody(
 /** Server `by`'s prevote or precommit for `digest` (default: round 0 of F0's agreement). */
 function voteBody(by: number, step: VoteStep, digest: string, o: SlotOptions = {}): Uint8Array {
   return signedBody(serverKeys[by]!, [votePayload(step, NETWORK.id, slotOf(o), digest)]);
+}
+
+/** Server `by`'s start of an agreement (default: F0's). */
+function startBody(by: number, o: SlotOptions = {}): Uint8Array {
+  return signedBody(serverKeys[by]!, [startPayload(NETWORK.id, slotOf(o))]);
 }
 
 /** What a frame of `txs` on `parent` gives: its state, the transfers' results and its digest. */
@@ -1257,9 +1263,10 @@ Deno.test("a proposal for a frame that has not ended is held until the frame is 
 
   const due = replica.tick(endOf(0) - 200);
   assert.deepEqual(messagesIn(due).map((m) => [m.code, m.signer, m.to]), [
+    [Code.start, 1, 0],
     [Code.proposal, 0, 2],
     [Code.prevote, 2, 0],
-  ], "the held proposal and vote are passed on");
+  ], "the beta is told, the held proposal and vote are passed on");
   const [prevote] = votesWrites(due);
   assert.deepEqual(prevote?.record.memory.signed, [{ round: 0, step: "prevote", digest }]);
 });
@@ -1273,6 +1280,36 @@ Deno.test("a server whose clock is behind starts a frame's agreement when anothe
   assert.deepEqual(votesWrites(actions).map((w) => w.record.memory.signed), [
     [{ round: 0, step: "prevote", digest }],
   ], "acted on at once");
+});
+
+Deno.test("every server but the beta tells the beta when it starts an agreement; a beta whose clock is behind then proposes at once", () => {
+  // Before their round-0 deadline the others send nothing else: a beta whose clock is more than 2Δ behind
+  // theirs would propose after they gave up on round 0, every frame it is the beta of.
+  const s1 = newReplica(1, T0 + 500);
+  const started = messagesIn(s1.tick(endOf(0)));
+  assert.deepEqual(started.map((m) => [m.code, m.signer, m.height, m.round, m.to]), [
+    [Code.start, 1, F0, 0, 0],
+  ], "s1 tells F0's beta (s0), and only it");
+
+  // The skew is 0.2 s.
+  const beta = newReplica(0, T0 + 500);
+  const early = beta.peerMessage(endOf(0) - 300, startBody(1));
+  assert.equal(early.listed, true);
+  assert.deepEqual(messagesIn(early.actions), [], "a start from beyond the skew is only held");
+  assert.deepEqual(messagesIn(beta.tick(endOf(0) - 201)).filter((m) => m.code !== Code.want), []);
+  const proposed = messagesIn(beta.tick(endOf(0) - 150));
+  assert.deepEqual(proposed.map((m) => [m.code, m.signer, m.height, m.frame]), [
+    [Code.proposal, 0, F0, F0],
+  ], "within the skew of F0's end, one start (b + 1 = 1) and the beta proposes F0");
+
+  const again = beta.peerMessage(endOf(0) - 100, startBody(1));
+  assert.deepEqual(again.actions.filter((a) => a.type !== "log"), [], "a start once started changes nothing");
+  assert.deepEqual(events(again.actions, "dropped"), []);
+  const wrong = beta.peerMessage(
+    endOf(0) - 90,
+    signedBody(serverKeys[2]!, [startPayload(NETWORK.id, slotOf({})), new Uint8Array(1)]),
+  );
+  assert.equal(events(wrong.actions, "dropped").length, 1, "a start with a tail is dropped");
 });
 
 Deno.test("a proposal of a frame that has not ended (beyond the skew), or skipping frames too early, gets a nil prevote", () => {
