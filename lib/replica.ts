@@ -303,6 +303,8 @@ export class Replica {
   #heardMs = new Map<number, number>();
   /** Since when the committed frame lags the clock too far (unix ms), undefined while it does not. */
   #behindSinceMs: number | undefined;
+  /** The committed frame when `#behindSinceMs` was set: the grace restarts when it moves. */
+  #behindFrame = -1;
   readonly metrics: ReplicaMetrics = {
     framesProcessed: 0,
     framesAgreed: 0,
@@ -1119,8 +1121,13 @@ export class Replica {
     }
     if (this.#noQuorum && this.#waitForQuorum) return;
     // Behind the clock: maybe the network lost its quorum, maybe this process was frozen or cut off while
-    // the others went on. Ask for their certified state, and judge only if it does not come.
-    this.#behindSinceMs ??= this.#nowMs;
+    // the others went on. Ask for their certified state, and judge only if it does not come. A certified
+    // state that did come (the committed frame moved) starts the grace again: a server catching up under load
+    // is behind, not without a quorum, and must not stop while the others commit.
+    if (this.#behindSinceMs === undefined || this.#behindFrame !== this.#committed.frame) {
+      this.#behindSinceMs = this.#nowMs;
+      this.#behindFrame = this.#committed.frame;
+    }
     this.#want(false);
     if (this.#nowMs < this.#behindSinceMs + BEHIND_GRACE_INTERVALS * I) return;
     this.metrics.framesMissed = lag;

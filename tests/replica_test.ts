@@ -2071,3 +2071,35 @@ Deno.test("the same inputs give byte-identical actions", async () => {
     assert.equal(second[i], first[i], `s${i}`);
   }
 });
+
+Deno.test("a replica far behind that keeps receiving certified states does not halt: it is catching up, not without a quorum", () => {
+  const cluster = new Cluster();
+  cluster.route = (m) => m.from !== 2 && m.to !== 2; // s2 hears nothing but what is injected below
+  const end = endOf(STARTUP_GRACE_FRAMES + 4 * BEHIND_GRACE_INTERVALS + 8);
+  cluster.runUntil(endOf(STARTUP_GRACE_FRAMES));
+  const s2 = cluster.replica(2);
+  const entry = (frame: number) => commitWrites(cluster.actions(1)).find((p) => p.commit!.frame === frame);
+  // One certified state a frame, far behind the clock: each next entry's certificate chains to the one
+  // before, so s2 adopts one frame per interval, while the others commit one per interval too.
+  let next = F0;
+  while (cluster.now < end) {
+    const e = entry(next);
+    if (e !== undefined) {
+      cluster.inject(2, signedBody(serverKeys[1]!, [e.files[0]!.bytes]));
+      next++;
+    }
+    cluster.runUntil(cluster.now + 1_000);
+  }
+  const lag = Math.floor(cluster.now / 1_000) - 1 - s2.committed.frame;
+  assert.ok(lag > MAX_MISSED_FRAMES + 1, `s2 stayed far behind (${lag} frames)`);
+  assert.ok(
+    s2.committed.frame > F0 + 2 * BEHIND_GRACE_INTERVALS,
+    `s2 made progress (${s2.committed.frame - F0})`,
+  );
+  assert.equal(s2.halted, false, "s2 did not halt while certified states kept coming");
+  assert.deepEqual(ofType(cluster.actions(2), "halt"), []);
+
+  // Once they stop coming, the usual grace runs out and it halts.
+  cluster.runUntil(cluster.now + (BEHIND_GRACE_INTERVALS + 2) * 1_000);
+  assert.equal(s2.halted, true);
+});
