@@ -12,6 +12,7 @@ import {
   encodeCommit,
   frameDigest,
   proposalPayload,
+  startPayload,
   txsHash,
   VOTE_HEAD_BYTES,
   votePayload,
@@ -246,17 +247,24 @@ export class Adversary {
     const I = this.#network.intervalMs;
     const g = frameAt(nowMs, I);
     const c = replica.committed;
-    if (
-      this.#has("early_buffer") && alphaIndex(g, n) === this.#me && c.frame === g - 1 &&
-      !this.#earlySent.has(g)
-    ) {
-      // Its round-0 proposal for frame g at once, before g ended: honest servers must hold it until then.
+    if (this.#has("early_buffer") && c.frame === g - 1 && !this.#earlySent.has(g)) {
       this.#earlySent.add(g);
       for (const f of this.#earlySent) if (f < g - 8) this.#earlySent.delete(f);
-      const txs = [...replica.alphaBuffer(g)];
       const slot = { height: g, round: 0, prevDigest: c.hash };
-      const message = this.#sign(proposalPayload(this.#network.id, slot, -1, g, txs));
-      out.push({ type: "broadcast", message, greeting: false });
+      if (alphaIndex(g, n) === this.#me) {
+        // Its round-0 proposal for frame g at once, before g ended: honest servers must hold it until then.
+        const txs = [...replica.alphaBuffer(g)];
+        const message = this.#sign(proposalPayload(this.#network.id, slot, -1, g, txs));
+        out.push({ type: "broadcast", message, greeting: false });
+      } else {
+        // Its start of frame g at once, to g's beta: the beta must not start before g is within the skew of
+        // its end, nor leave out a transfer it answered "ok" for when it does.
+        out.push({
+          type: "send",
+          to: alphaIndex(g, n),
+          message: this.#sign([startPayload(this.#network.id, slot)]),
+        });
+      }
     }
     if (this.#has("forge_catchup") && c.frame > this.#lastForged && this.#rng.chance(0.5)) {
       this.#lastForged = c.frame;
