@@ -153,6 +153,22 @@ export async function runCoin(
 }
 
 /**
+ * The arguments of `deno` that run `coin ...args` from this repository in any working directory: its
+ * deno.json is named explicitly, the lock file is kept as it is, and Deno's own messages are quiet.
+ */
+export function coinArgs(args: readonly string[]): string[] {
+  return [
+    "run",
+    "--allow-all",
+    "--frozen",
+    "--quiet",
+    `--config=${repoPath("deno.json")}`,
+    repoPath("main.ts"),
+    ...args,
+  ];
+}
+
+/**
  * Runs `deno run -A main.ts ...args` as a child process in `cwd` (default: the current directory),
  * with `stdin` as its standard input (default: none) and NO_COLOR set, and returns its exit status and
  * output. The repository's deno.json is named explicitly, so the cwd can be any temporary directory.
@@ -163,15 +179,7 @@ export async function runCoinProcess(
   options: { cwd?: string; stdin?: string; env?: Record<string, string> } = {},
 ): Promise<CoinRun> {
   const command = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "--frozen",
-      "--quiet",
-      `--config=${repoPath("deno.json")}`,
-      repoPath("main.ts"),
-      ...args,
-    ],
+    args: coinArgs(args),
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env: { NO_COLOR: "1", ...options.env },
     stdin: options.stdin === undefined ? "null" : "piped",

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { sleep } from "../lib/_sleep.ts";
 import { PASSPHRASE_ENV } from "../lib/cli/key.ts";
-import { repoPath } from "./_helpers.ts";
+import { coinArgs } from "./_helpers.ts";
 
 /** True when `script` can be run here; tests that need a terminal are ignored otherwise. */
 export const HAS_SCRIPT = (() => {
@@ -41,13 +41,7 @@ export async function runCoinOnTerminal(
   const command = [
     ...unset,
     Deno.execPath(),
-    "run",
-    "--allow-all",
-    "--frozen",
-    "--quiet",
-    `--config=${repoPath("deno.json")}`,
-    repoPath("main.ts"),
-    ...args,
+    ...coinArgs(args),
   ].map(quote).join(" ");
   const child = new Deno.Command("script", {
     args: ["-qec", command, "/dev/null"],

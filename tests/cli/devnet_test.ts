@@ -2,7 +2,7 @@
 // demo transfers, reports a server that dies, and leaves no process behind on Ctrl-C, SIGTERM or --seconds.
 
 import assert from "node:assert/strict";
-import { assertOneLineError, makeTempDir, repoPath, runCoin } from "../_helpers.ts";
+import { assertOneLineError, coinArgs, makeTempDir, runCoin } from "../_helpers.ts";
 import type { Io } from "../../lib/cli/_command.ts";
 import { LiveView } from "../../lib/cli/devnet.ts";
 
@@ -26,18 +26,7 @@ class Devnet implements AsyncDisposable {
   constructor(dir: string, args: string[]) {
     this.dir = dir;
     this.#child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        "--frozen",
-        "--quiet",
-        `--config=${repoPath("deno.json")}`,
-        repoPath("main.ts"),
-        "devnet",
-        "--dir",
-        dir,
-        ...args,
-      ],
+      args: coinArgs(["devnet", "--dir", dir, ...args]),
       env: { NO_COLOR: "1" },
       stdin: "null",
       stdout: "piped",

@@ -8,11 +8,11 @@ import { type NetworkJson, networkParts, parseNetwork } from "../../lib/peers.ts
 import { Kind } from "../../lib/wire.ts";
 import {
   closedPort,
+  coinArgs,
   type CoinRun,
   linesOf,
   makeKeyPair,
   makeTempDir,
-  repoPath,
   runCoin,
   startFakeServer,
 } from "../_helpers.ts";
@@ -44,13 +44,7 @@ function serve(
   options: { waitForQuorum?: boolean } = {},
 ) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "--frozen",
-      "--quiet",
-      `--config=${repoPath("deno.json")}`,
-      repoPath("main.ts"),
+    args: coinArgs([
       "serve",
       "--peers",
       peers,
@@ -60,7 +54,7 @@ function serve(
       `${dir}/${name}`,
       ...(options.waitForQuorum === false ? [] : ["--wait-for-quorum"]),
       ...extra,
-    ],
+    ]),
     env: { NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
