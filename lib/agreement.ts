@@ -54,6 +54,8 @@ export interface AgreementMemory {
   readonly validDigest: string | undefined;
   /** Every vote this server signed in this agreement. */
   readonly signed: readonly { readonly round: number; readonly step: VoteStep; readonly digest: string }[];
+  /** The rounds this server proposed in (the replica sends a proposal only once this is on disk). */
+  readonly proposed: readonly number[];
 }
 
 /** Options of one frame's agreement. */
@@ -163,10 +165,10 @@ export class Agreement {
   #decision: { round: number; digest: string } | undefined;
   #started = false;
   /**
-   * The round this server was in before a restart: it may have proposed there already, and a second,
-   * different proposal would read as a lie, so it proposes nothing in it.
+   * The rounds this server proposed in, before a restart too: a second, different proposal of a round
+   * would read as a lie, so it proposes nothing in them again.
    */
-  readonly #noProposalRound: number | undefined;
+  readonly #proposed = new Set<number>();
   #nowMs = 0;
   #out: Intent[] = [];
 
@@ -176,7 +178,6 @@ export class Agreement {
     }
     this.#o = options;
     const r = options.restored;
-    this.#noProposalRound = r?.round;
     if (r !== undefined) {
       this.#round = r.round;
       this.#lockedRound = r.lockedRound;
@@ -184,6 +185,7 @@ export class Agreement {
       this.#validRound = r.validRound;
       this.#validDigest = r.validDigest;
       for (const s of r.signed) this.#signed.set(`${s.round}:${s.step}`, s.digest);
+      for (const round of r.proposed) this.#proposed.add(round);
     }
   }
 
@@ -221,6 +223,7 @@ export class Agreement {
         const [round, step] = key.split(":");
         return { round: Number(round), step: step as VoteStep, digest };
       }),
+      proposed: [...this.#proposed],
     };
   }
 
@@ -420,9 +423,10 @@ export class Agreement {
     this.#round = round;
     this.#step = "propose";
     this.#proposeTimeoutAt = undefined;
-    // A server that may not vote still proposes: a proposal is not a vote, and two proposals of one
-    // round (a restarted proposer's) cannot make honest voters sign twice.
-    if (this.#o.proposer(round) === this.#o.me && round !== this.#noProposalRound) {
+    // A server that may not sign proposes nothing either: it may have proposed in this round before its
+    // votes were lost, and a second, different proposal proves its proposer a liar to the others.
+    if (this.#o.canSign && this.#o.proposer(round) === this.#o.me && !this.#proposed.has(round)) {
+      this.#proposed.add(round);
       this.#out.push({
         type: "propose",
         round,

@@ -271,13 +271,13 @@ export class Replica {
   #held: Routed[] = [];
   /** What this server signed before it restarted, and up to which frame it must not sign (amnesia). */
   #votes: VotesRecord | undefined;
-  #votesWrite: { inFlight: number | undefined; queued: { send: Uint8Array[]; own: OwnVote }[] } = {
+  #votesWrite: { inFlight: number | undefined; queued: OwnMessage[] } = {
     inFlight: undefined,
     queued: [],
   };
   #pendingWrites = new Map<
     number,
-    | { kind: "votes"; batch: { send: Uint8Array[]; own: OwnVote }[] }
+    | { kind: "votes"; batch: OwnMessage[] }
     | { kind: "commit"; frame: number; name: string }
     | { kind: "evidence"; frame: number }
     | { kind: "alpha"; batch: { request: number; response: Record<string, unknown> }[] }
@@ -378,6 +378,7 @@ export class Replica {
           validRound: -1,
           validDigest: undefined,
           signed: [],
+          proposed: [],
         },
         locked: undefined,
         polka: [],
@@ -508,8 +509,13 @@ export class Replica {
         return this.drain();
       }
       for (const item of write.batch) {
-        this.#out.push({ type: "broadcast", message: item.send, greeting: true });
         const inst = this.#inst;
+        if ("proposal" in item) {
+          this.#out.push({ type: "broadcast", message: item.send, greeting: item.greeting });
+          if (inst?.slot.height === item.height) inst.mine.set(`proposal:${item.proposal}`, item.send);
+          continue;
+        }
+        this.#out.push({ type: "broadcast", message: item.send, greeting: true });
         if (inst?.slot.height === item.own.height) {
           const { step, round, digest, signature } = item.own;
           inst.mine.set(`${step}:${round}`, item.send);
@@ -609,9 +615,12 @@ export class Replica {
     let restored = undefined;
     if (this.#votes !== undefined) {
       if (h < this.#votes.height) canSign = false;
-      else if (h === this.#votes.height && this.#votes.memory.signed.length > 0) {
-        if (this.#votes.prevDigest === slot.prevDigest) restored = this.#votes.memory;
-        else canSign = false;
+      else if (h === this.#votes.height) {
+        const memory = this.#votes.memory;
+        if (memory.signed.length > 0 || memory.proposed.length > 0) {
+          if (this.#votes.prevDigest === slot.prevDigest) restored = memory;
+          else canSign = false;
+        }
       }
     }
     const cap = MAX_TIMEOUT_INTERVALS * I;
@@ -723,7 +732,6 @@ export class Replica {
       }
     }
     const body = this.#sign(proposalPayload(this.network.id, { ...inst.slot, round }, polRound, frame, txs));
-    inst.mine.set(`proposal:${round}`, body);
     inst.proposals.set(round, {
       body: concatBytes(body).subarray(LENGTH_PREFIX_BYTES),
       frame,
@@ -732,9 +740,17 @@ export class Replica {
     });
     // The prevotes that justify proposing the valid value again go first.
     if (polRound >= 0) this.#sendBodies(this.#polka(inst));
-    this.#out.push({ type: "broadcast", message: body, greeting: txs.length === 0 });
+    // Sent once the votes file holds this round: after a crash the agreement resumes there and proposes
+    // nothing in it, so no second, different proposal of the round (a lie to the others) is ever signed.
+    this.#votesWrite.queued.push({
+      send: body,
+      height: inst.slot.height,
+      proposal: round,
+      greeting: txs.length === 0,
+    });
     const evaluation = this.#evaluate(inst, frame, txs, this.me.index, verified, verified !== undefined);
     this.#handle(inst.agreement.proposal(this.#nowMs, round, polRound, evaluation?.digest));
+    this.#flushVotes(); // with the prevote on it, when it came at once: one write for both
   }
 
   /** Signs a vote, writes it to the votes file, and sends it (and counts it) once written. */
@@ -755,7 +771,7 @@ export class Replica {
     if (w.inFlight !== undefined || w.queued.length === 0) return;
     const inst = this.#inst;
     // Votes of an agreement already decided are not sent: only the current one's are written.
-    const batch = w.queued.filter((q) => q.own.height === inst?.slot.height);
+    const batch = w.queued.filter((q) => ("proposal" in q ? q.height : q.own.height) === inst?.slot.height);
     w.queued = [];
     if (inst === undefined || batch.length === 0) return;
     const memory = inst.agreement.memory();
@@ -774,7 +790,7 @@ export class Replica {
     this.#writeVotes(record, batch);
   }
 
-  #writeVotes(record: VotesRecord, batch: { send: Uint8Array[]; own: OwnVote }[]): void {
+  #writeVotes(record: VotesRecord, batch: OwnMessage[]): void {
     const id = this.#nextWriteId++;
     this.#votesWrite.inFlight = id;
     this.#pendingWrites.set(id, { kind: "votes", batch });
@@ -1303,7 +1319,7 @@ export class Replica {
       return this.#drop(sender, "start has the wrong length");
     }
     if (
-      payload.length < VOTE_HEAD_BYTES + (code === Code.proposal ? 12 : code === Code.start ? 0 : HASH_BYTES)
+      code !== Code.start && payload.length < VOTE_HEAD_BYTES + (code === Code.proposal ? 12 : HASH_BYTES)
     ) {
       return this.#drop(sender, "message is shorter than its head");
     }
@@ -1845,6 +1861,16 @@ interface OwnVote {
   readonly digest: string;
   readonly signature: Uint8Array;
 }
+
+/** A signed vote or proposal of this server's, sent once the votes file written after it is on disk. */
+type OwnMessage =
+  | { readonly send: Uint8Array[]; readonly own: OwnVote }
+  | {
+    readonly send: Uint8Array[];
+    readonly height: number;
+    readonly proposal: number;
+    readonly greeting: boolean;
+  };
 
 /** Evidence files: `evidence.<first 16 hex digits of the key>`, the newest proof against that key. */
 export const EVIDENCE_PREFIX = "evidence.";

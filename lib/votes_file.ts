@@ -118,6 +118,7 @@ export function decodeVotes(bytes: Uint8Array): VotesRecord | { problem: string 
       m === null ||
       !round(m.round) || !round(m.lockedRound) || !round(m.validRound) || !digest(m.lockedDigest) ||
       !digest(m.validDigest) || !Array.isArray(m.signed) ||
+      (m.proposed !== undefined && (!Array.isArray(m.proposed) || !m.proposed.every(round))) ||
       !m.signed.every((v: { round: unknown; step: unknown; digest: unknown }) =>
         round(v.round) && (v.step === "prevote" || v.step === "precommit") && typeof v.digest === "string" &&
         digest(v.digest)
@@ -140,6 +141,8 @@ export function decodeVotes(bytes: Uint8Array): VotesRecord | { problem: string 
         validRound: m.validRound,
         validDigest: m.validDigest ?? undefined,
         signed,
+        // Files written before proposals were recorded: the round it was in is one it may have proposed in.
+        proposed: m.proposed ?? (signed.length > 0 ? [m.round] : []),
       },
       locked: o.locked === null ? undefined : { frame: o.locked.frame, digest: o.locked.digest, txs },
       polka,

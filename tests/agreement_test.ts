@@ -159,6 +159,7 @@ Deno.test("n=4: a locked server prevotes nil for another value without a proof-o
     validRound: -1,
     validDigest: undefined,
     signed: [{ round: 0, step: "prevote", digest: A }],
+    proposed: [],
   });
   assert.deepEqual(lastOf(votes(a, 20, "prevote", 0, [3, 0, 1], A)), [precommit(0, A)]);
   assert.deepEqual(a.memory(), {
@@ -168,6 +169,7 @@ Deno.test("n=4: a locked server prevotes nil for another value without a proof-o
     validRound: 0,
     validDigest: A,
     signed: [{ round: 0, step: "prevote", digest: A }, { round: 0, step: "precommit", digest: A }],
+    proposed: [],
   });
   // The others precommitted nil (their prevote time-out beat the votes): round 1 after the time-out.
   assert.deepEqual(lastOf(votes(a, 30, "precommit", 0, [3], A)), []);
@@ -486,9 +488,9 @@ Deno.test("n=3, b=0: one message from a later round makes it jump", () => {
 
 // --- A server that may not sign
 
-Deno.test("canSign false: no vote intents, but proposals and decisions still", () => {
+Deno.test("canSign false: no vote intents and no proposals (it may have proposed before), but decisions still", () => {
   const a = agreement(FOUR, 0, { canSign: false });
-  assert.deepEqual(a.start(0), [{ type: "propose", round: 0, polRound: -1, validDigest: undefined }]);
+  assert.deepEqual(a.start(0), []);
   assert.deepEqual(a.proposal(10, 0, -1, A), []);
   assert.equal(a.step, "prevote");
   assert.deepEqual(lastOf(votes(a, 20, "prevote", 0, [1, 2, 3], A)), []);
@@ -502,12 +504,8 @@ Deno.test("canSign false: no vote intents, but proposals and decisions still", (
   votes(t, 1100, "prevote", 0, [0, 2], NIL);
   assert.deepEqual(t.tick(1100), []);
   votes(t, 1100, "precommit", 0, [0, 2], NIL);
-  assert.deepEqual(t.tick(1100 + timeoutMs(0)), [{
-    type: "propose",
-    round: 1,
-    polRound: -1,
-    validDigest: undefined,
-  }]);
+  assert.deepEqual(t.tick(1100 + timeoutMs(0)), [], "its own round 1 comes: no proposal");
+  assert.equal(t.round, 1);
   assert.deepEqual(t.signedIn(0), []);
 });
 
@@ -528,6 +526,7 @@ function lockedMemory(signedInRound2: AgreementMemory["signed"]): AgreementMemor
       { round: 1, step: "precommit", digest: A },
       ...signedInRound2,
     ],
+    proposed: [],
   };
 }
 
@@ -573,12 +572,17 @@ Deno.test("restored memory: resumes in the saved round with its lock, and never 
   assert.deepEqual(b.proposal(5700, 3, 2, A), [prevote(3, A)]);
 });
 
-Deno.test("restored memory: a restarted proposer proposes nothing in the round it was in", () => {
-  // It may have proposed there before the crash: a second, different proposal would read as a lie.
-  const memory: AgreementMemory = { ...lockedMemory([]), round: 3 };
+Deno.test("restored memory: a restarted proposer proposes nothing in a round it proposed in, and proposes in the others", () => {
+  // A second, different proposal of a round would read as a lie: it proves its proposer dishonest.
+  const memory: AgreementMemory = { ...lockedMemory([]), round: 3, proposed: [3] };
   const a = agreement(FOUR, 3, { restored: memory });
   assert.deepEqual(a.start(5000), []);
   assert.equal(a.round, 3);
+  assert.deepEqual(a.memory().proposed, [3], "still remembered");
+
+  const fresh = agreement(FOUR, 3, { restored: { ...lockedMemory([]), round: 3 } });
+  assert.deepEqual(fresh.start(5000), [{ type: "propose", round: 3, polRound: 1, validDigest: A }]);
+  assert.deepEqual(fresh.memory().proposed, [3], "recorded as the intent is given");
 });
 
 Deno.test("restored memory: the restored signed votes, counted again, decide with the others' votes", () => {
@@ -590,6 +594,7 @@ Deno.test("restored memory: the restored signed votes, counted again, decide wit
     validRound: 0,
     validDigest: A,
     signed: [{ round: 0, step: "prevote", digest: A }, { round: 0, step: "precommit", digest: A }],
+    proposed: [],
   };
   const a = agreement(THREE, 2, { restored: memory });
   for (const v of memory.signed) {

@@ -87,6 +87,7 @@ async function votesRecord(): Promise<VotesRecord> {
         { round: 0, step: "precommit", digest },
         { round: 1, step: "prevote", digest },
       ],
+      proposed: [],
     },
     locked: { frame: F0 + 2, digest, txs: [tx] },
     polka: [],

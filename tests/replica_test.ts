@@ -1221,6 +1221,40 @@ Deno.test("a vote is broadcast only after the votes file holding it was written"
   );
 });
 
+Deno.test("a proposal is sent only once the votes file recording it is on disk; restarted, the proposer proposes nothing in that round", () => {
+  // Before, a proposer that crashed between sending a proposal and writing its votes proposed the round
+  // again after the restart, differently, and the others held that as proof it lies: they skipped its
+  // rounds for good, and a network short of one server stalled (campaign seed 71).
+  const beta = newReplica(0, T0 + 500);
+  const due = beta.tick(endOf(0));
+  assert.deepEqual(messagesIn(due).filter((m) => m.code === Code.proposal), [], "not before the write");
+  const [write] = votesWrites(due);
+  assert.deepEqual(write?.record.memory.proposed, [0]);
+  assert.deepEqual(
+    write?.record.memory.signed.map((v) => v.step),
+    ["prevote"],
+    "its prevote in the same write",
+  );
+  const sent = messagesIn(beta.written(endOf(0) + 5, write!.persist.id));
+  assert.deepEqual(sent.map((m) => [m.code, m.round, m.to]), [
+    [Code.proposal, 0, "all"],
+    [Code.prevote, 0, "all"],
+  ]);
+
+  const restarted = newReplica(0, endOf(0) + 20, { recovered: genesisStart({ votes: write!.record }) });
+  const after = settle(restarted, endOf(0) + 20, restarted.tick(endOf(0) + 20));
+  assert.deepEqual(
+    messagesIn(after).filter((m) => m.code === Code.proposal),
+    [],
+    "round 0 is not proposed again",
+  );
+
+  const failed = newReplica(0, T0 + 500);
+  const [lost] = votesWrites(failed.tick(endOf(0)));
+  const halted = failed.written(endOf(0) + 5, lost!.persist.id, "No space left on device");
+  assert.deepEqual(messagesIn(halted), [], "a proposal whose write failed is never sent");
+});
+
 Deno.test("a failed votes write halts the server and the vote is never sent", () => {
   const replica = newReplica(1, T0 + 900);
   replica.tick(endOf(0));
@@ -1297,9 +1331,10 @@ Deno.test("every server but the beta tells the beta when it starts an agreement;
   assert.equal(early.listed, true);
   assert.deepEqual(messagesIn(early.actions), [], "a start from beyond the skew is only held");
   assert.deepEqual(messagesIn(beta.tick(endOf(0) - 201)).filter((m) => m.code !== Code.want), []);
-  const proposed = messagesIn(beta.tick(endOf(0) - 150));
+  const proposed = messagesIn(settle(beta, endOf(0) - 150, beta.tick(endOf(0) - 150)));
   assert.deepEqual(proposed.map((m) => [m.code, m.signer, m.height, m.frame]), [
     [Code.proposal, 0, F0, F0],
+    [Code.prevote, 0, F0, undefined],
   ], "within the skew of F0's end, one start (b + 1 = 1) and the beta proposes F0");
 
   const again = beta.peerMessage(endOf(0) - 100, startBody(1));
@@ -1375,10 +1410,15 @@ Deno.test({
 
   fn: async () => {
     const replica = newReplica(1, T0 + 900);
-    replica.tick(endOf(0));
-    replica.peerMessage(endOf(0) + 5, proposalBody(0, { txs: [await payment(), forged(await payment(5))] }));
+    settle(replica, endOf(0), replica.tick(endOf(0)));
+    const lie = proposalBody(0, { txs: [await payment(), forged(await payment(5))] });
+    settle(replica, endOf(0) + 5, replica.peerMessage(endOf(0) + 5, lie).actions);
     // s2 is in round 1 already: s1 follows it there, and proposes (it is round 1's proposer).
-    const actions = replica.peerMessage(endOf(0) + 6, voteBody(2, "prevote", NIL, { round: 1 })).actions;
+    const actions = settle(
+      replica,
+      endOf(0) + 6,
+      replica.peerMessage(endOf(0) + 6, voteBody(2, "prevote", NIL, { round: 1 })).actions,
+    );
     const proposal = messagesIn(actions).find((m) => m.code === Code.proposal && m.signer === 1);
     assert.ok(proposal !== undefined, "s1 proposes in round 1");
     assert.ok(proposal.txs! < 2, "not the forged transfer again");

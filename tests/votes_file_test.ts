@@ -51,6 +51,7 @@ function lockedMemory(): AgreementMemory {
       { round: 1, step: "precommit", digest: A },
       { round: 2, step: "prevote", digest: A },
     ],
+    proposed: [],
   };
 }
 
@@ -62,6 +63,7 @@ function unlockedMemory(): AgreementMemory {
     validRound: -1,
     validDigest: undefined,
     signed: [{ round: 0, step: "prevote", digest: B }],
+    proposed: [],
   };
 }
 
@@ -192,6 +194,19 @@ Deno.test("decodeVotes reads a file written before the polka was kept as having 
   assert.deepEqual(decodeVotes(fileOf(`${head},"polka":-1}`, tail)), count);
   assert.deepEqual(decodeVotes(fileOf(`${head},"polka":"2"}`, tail)), count);
   assert.deepEqual(decodeVotes(fileOf(`${head},"polka":65}`, tail)), count);
+});
+
+Deno.test("decodeVotes reads a file written before proposals were recorded as proposed in its round when it signed, and refuses bad rounds", () => {
+  const file = (memory: object) =>
+    fileOf(`{"height":1,"prevDigest":"${PREV}","memory":${JSON.stringify(memory)},"locked":null}`);
+  const { proposed: _, ...old } = lockedMemory();
+  assert.deepEqual(decoded(file(old)).memory.proposed, [2], "it may have proposed in the round it was in");
+  assert.deepEqual(decoded(file({ ...old, signed: [] })).memory.proposed, [], "it signed nothing: a floor");
+  assert.deepEqual(decoded(file({ ...old, proposed: [0, 2] })).memory.proposed, [0, 2]);
+  const fields = { problem: "its fields are not what a votes file holds" };
+  assert.deepEqual(decodeVotes(file({ ...old, proposed: [-2] })), fields);
+  assert.deepEqual(decodeVotes(file({ ...old, proposed: 2 })), fields);
+  assert.deepEqual(decodeVotes(file({ ...old, proposed: ["2"] })), fields);
 });
 
 Deno.test("decodeVotes refuses a wrong magic, and a file too short to hold one", () => {

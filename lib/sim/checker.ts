@@ -14,6 +14,7 @@ export type Invariant =
   | "durability"
   | "truthful"
   | "acked"
+  | "blame"
   | "liveness"
   | "assertion";
 

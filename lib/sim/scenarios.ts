@@ -70,6 +70,7 @@ const ALL: readonly Invariant[] = [
   "durability",
   "truthful",
   "acked",
+  "blame",
   "liveness",
   "assertion",
 ];

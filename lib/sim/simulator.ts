@@ -595,6 +595,17 @@ export class Simulation {
           break;
         }
         case "log":
+          if (action.event === "lying" && node.honest) {
+            // An honest server is never proven lying: the proof makes the others skip its rounds for good.
+            const accused = this.network.servers.find((s) => s.name === action.fields.from);
+            if (accused !== undefined && this.nodes[accused.index]!.honest) {
+              this.checker.report(
+                "blame",
+                this.#now,
+                `s${node.index + 1} logged honest ${accused.name} lying: ${action.fields.reason}`,
+              );
+            }
+          }
           if (
             ["halt", "lying", "no_consensus", "amnesic", "waiting", "catchup_received", "carried", "dropped"]
               .includes(action.event)
