@@ -464,6 +464,22 @@ export class Agreement {
     throw new Error("Invariant broken: the agreement rules did not settle");
   }
 
+  /** The latest round before this one, and after the valid value's, with q prevotes for one value. */
+  #laterPolka(q: number): { round: number; digest: string } | undefined {
+    let found: { round: number; digest: string } | undefined;
+    for (const [round, votes] of this.#rounds) {
+      if (
+        round >= this.#round || round <= this.#validRound || (found !== undefined && round <= found.round)
+      ) {
+        continue;
+      }
+      for (const [digest, signers] of votes.prevote.values()) {
+        if (digest !== NIL && signers.size >= q) found = { round, digest };
+      }
+    }
+    return found;
+  }
+
   /** Fires the first rule that applies; false when none does. */
   #step1(): boolean {
     const q = this.#o.quorum;
@@ -538,6 +554,16 @@ export class Agreement {
       }
       this.#validRound = this.#round;
       this.#validDigest = p.digest;
+      return true;
+    }
+    // A prevote quorum of an earlier round seen only now (a server locked on its value sends it again): that
+    // value becomes the one this server proposes, with its round, as a quorum seen in time would have made it.
+    // Without this the servers that missed the quorum propose new values the locked one refuses, for good.
+    // Which value a proposer offers decides nothing: the prevote rules above do.
+    const earlier = this.#laterPolka(q);
+    if (earlier !== undefined) {
+      this.#validRound = earlier.round;
+      this.#validDigest = earlier.digest;
       return true;
     }
     if (this.#step === "prevote" && r.prevote.count(NIL) >= q) {

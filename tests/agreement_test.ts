@@ -486,6 +486,31 @@ Deno.test("n=3, b=0: one message from a later round makes it jump", () => {
   assert.equal(a.round, 5);
 });
 
+Deno.test("a prevote quorum of an earlier round seen late makes its value the one this server proposes, with that round", () => {
+  // Campaign seed 90 (b = 1): s3 locked on A in round 2; the others missed that round's quorum and proposed
+  // new values, which s3 refused, round after round; s3's own rounds came while they had given up on it.
+  const a = agreement(FOUR, 1);
+  a.start(0);
+  votes(a, 10, "prevote", 4, [0, 2], NIL); // b + 1 servers in round 4: it goes there
+  assert.equal(a.round, 4);
+  assert.equal(a.memory().validRound, -1);
+  votes(a, 20, "prevote", 2, [0, 2], A);
+  assert.equal(a.memory().validRound, -1, "two prevotes are not a quorum");
+  votes(a, 30, "prevote", 2, [3], A);
+  assert.deepEqual([a.memory().validRound, a.memory().validDigest], [2, A]);
+  assert.deepEqual([a.memory().lockedRound, a.memory().lockedDigest], [-1, undefined], "no lock from it");
+  votes(a, 40, "prevote", 1, [0, 2, 3], B);
+  assert.deepEqual(
+    [a.memory().validRound, a.memory().validDigest],
+    [2, A],
+    "an older quorum changes nothing",
+  );
+  const next = votes(a, 50, "prevote", 5, [0, 2], NIL);
+  assert.deepEqual(next.flat().filter((i) => i.type === "propose"), [
+    { type: "propose", round: 5, polRound: 2, validDigest: A },
+  ], "its own round 5: it proposes A with round 2's quorum");
+});
+
 // --- A server that may not sign
 
 Deno.test("canSign false: no vote intents and no proposals (it may have proposed before), but decisions still", () => {
