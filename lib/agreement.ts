@@ -79,6 +79,12 @@ export interface AgreementOptions {
   readonly provenLiar?: (server: number) => boolean;
   /** False while this server may not sign anything in this agreement (it lost its memory of it). */
   readonly canSign: boolean;
+  /**
+   * True when this server holds the contents of the value `digest` (it could propose it again). A prevote
+   * quorum seen late becomes the valid value only then: a valid value it cannot propose would replace one
+   * it can, and it would offer a fresh value in its rounds that its own lock refuses. Default: always.
+   */
+  readonly holds?: (digest: string) => boolean;
   /** What this server signed before a restart. */
   readonly restored?: AgreementMemory | undefined;
   /**
@@ -474,7 +480,9 @@ export class Agreement {
         continue;
       }
       for (const [digest, signers] of votes.prevote.values()) {
-        if (digest !== NIL && signers.size >= q) found = { round, digest };
+        if (digest !== NIL && signers.size >= q && (this.#o.holds?.(digest) ?? true)) {
+          found = { round, digest };
+        }
       }
     }
     return found;

@@ -624,6 +624,7 @@ export class Replica {
       }
     }
     const cap = MAX_TIMEOUT_INTERVALS * I;
+    const byDigest = new Map<string, Evaluation>();
     const agreement = new Agreement({
       n,
       me: this.me.index,
@@ -636,6 +637,7 @@ export class Replica {
       // round) still gives its beta the time to propose.
       round0DeadlineMs: Math.max(end, this.#nowMs) + 2 * this.#deltaMs,
       provenLiar: (server) => this.#provenLiars.has(server),
+      holds: (digest) => byDigest.has(digest),
       canSign,
       restored,
       // With b = 0 one liar can complete two certificates: one decides only after standing 2Δ unopposed.
@@ -646,7 +648,7 @@ export class Replica {
       agreement,
       startedMs: this.#nowMs,
       proposals: new Map(),
-      byDigest: new Map(),
+      byDigest,
       voteBodies: new Map(),
       prevoteBodies: new Map(),
       mine: new Map(),

@@ -31,7 +31,12 @@ function timeoutMs(round: number): number {
 function agreement(
   config: Config,
   me: number,
-  options: { canSign?: boolean; restored?: AgreementMemory; decideWaitMs?: number } = {},
+  options: {
+    canSign?: boolean;
+    restored?: AgreementMemory;
+    decideWaitMs?: number;
+    holds?: (digest: string) => boolean;
+  } = {},
 ): Agreement {
   return new Agreement({
     n: config.n,
@@ -44,6 +49,7 @@ function agreement(
     canSign: options.canSign ?? true,
     restored: options.restored,
     decideWaitMs: options.decideWaitMs,
+    ...(options.holds === undefined ? {} : { holds: options.holds }),
   });
 }
 
@@ -509,6 +515,27 @@ Deno.test("a prevote quorum of an earlier round seen late makes its value the on
   assert.deepEqual(next.flat().filter((i) => i.type === "propose"), [
     { type: "propose", round: 5, polRound: 2, validDigest: A },
   ], "its own round 5: it proposes A with round 2's quorum");
+});
+
+Deno.test("a late prevote quorum for a value whose contents this server lacks leaves its valid value as it is", () => {
+  // Review of a6d794b: a locked server that took such a value as valid proposed a fresh value in its own
+  // round (it cannot propose contents it lacks), which its own lock then refused: with the servers that
+  // hold the contents restarted, no round could release the lock.
+  const held = new Set([A]);
+  const a = agreement(FOUR, 1, { holds: (d) => held.has(d) });
+  a.start(0);
+  votes(a, 10, "precommit", 4, [0, 2], NIL); // b + 1 servers in round 4: it goes there
+  votes(a, 20, "prevote", 2, [0, 2, 3], A);
+  assert.deepEqual([a.memory().validRound, a.memory().validDigest], [2, A]);
+  votes(a, 30, "prevote", 3, [0, 2, 3], B);
+  assert.deepEqual([a.memory().validRound, a.memory().validDigest], [2, A], "B's contents are not here");
+  held.add(B);
+  a.tick(40); // any later input: now it holds B
+  assert.deepEqual([a.memory().validRound, a.memory().validDigest], [3, B], "once they are, B is valid");
+  const next = votes(a, 50, "prevote", 5, [0, 2], NIL);
+  assert.deepEqual(next.flat().filter((i) => i.type === "propose"), [
+    { type: "propose", round: 5, polRound: 3, validDigest: B },
+  ]);
 });
 
 // --- A server that may not sign

@@ -2143,3 +2143,35 @@ Deno.test("a replica far behind that keeps receiving certified states does not h
   cluster.runUntil(cluster.now + (BEHIND_GRACE_INTERVALS + 2) * 1_000);
   assert.equal(s2.halted, true);
 });
+
+Deno.test("a locked server that sees a late prevote quorum for contents it lacks still proposes its locked value", async () => {
+  // Review of a6d794b: taking such a value as valid made s1 propose an empty frame in its own round (it
+  // cannot propose what it lacks), prevote nil on it (its lock refuses it), and write its votes file with
+  // the lock but without the locked transfers.
+  const tx = await payment();
+  const X = outcome(F0, [tx]).digest; // s2's proposal of round 2
+  const Y = "ab".repeat(32); // a value of round 3 whose proposal s1 never saw
+  const t0 = endOf(0);
+  const s1 = newReplica(1, T0 + 900);
+  const all: Action[] = [];
+  const feed = (at: number, body: Uint8Array) =>
+    all.push(...settle(s1, at + 1, s1.peerMessage(at, body).actions));
+  all.push(...settle(s1, t0 + 1, s1.tick(t0)));
+  feed(t0 + 5, voteBody(0, "prevote", NIL, { round: 2 })); // b + 1 servers in round 2: it goes there
+  feed(t0 + 10, proposalBody(2, { round: 2, txs: [tx] }));
+  feed(t0 + 15, voteBody(2, "prevote", X, { round: 2 }));
+  let record = votesWrites(all).at(-1)!.record;
+  assert.deepEqual([record.memory.lockedRound, record.memory.lockedDigest], [2, X]);
+  feed(t0 + 20, voteBody(0, "prevote", NIL, { round: 5 })); // to round 5
+  feed(t0 + 25, voteBody(0, "prevote", Y, { round: 3 }));
+  feed(t0 + 30, voteBody(2, "prevote", Y, { round: 3 })); // a quorum for Y in round 3
+  feed(t0 + 35, voteBody(0, "prevote", NIL, { round: 7 })); // to round 7, s1's own
+  record = votesWrites(all).at(-1)!.record;
+  assert.deepEqual([record.memory.validRound, record.memory.validDigest], [2, X]);
+  assert.equal(record.locked?.digest, X, "the locked transfers stay in the votes file");
+  const mine = messagesIn(all).filter((m) => m.signer === 1 && m.round === 7);
+  const proposal = mine.find((m) => m.code === Code.proposal);
+  assert.equal(proposal?.txs, 1, "s1 proposes X again in round 7");
+  assert.equal(viewOf(proposal.body.subarray(PEER_HEAD_BYTES)).getUint32(77), 2, "with round 2's quorum");
+  assert.equal(mine.find((m) => m.code === Code.prevote)?.digest, X, "and prevotes it");
+});
