@@ -76,6 +76,8 @@ export class Adversary {
   #observed: Uint8Array[] = [];
   /** The second value of each equivocated proposal, by `height:round`: its digest. */
   #alternative = new Map<string, string>();
+  /** It proposed two values once: from then on it is known as a liar, and votes two ways too. */
+  #exposed = false;
   /** The halves it splits the others into, per height. */
   #halves = new Map<number, [number[], number[]]>();
   #earlySent = new Set<number>();
@@ -184,16 +186,35 @@ export class Adversary {
     if (other.length === txs.length) {
       return [main === undefined ? action : { type: "broadcast", message: main, greeting: false }];
     }
-    const state = replica.state;
-    const result = apply(state, other, frameContext(frame, this.#network.timing));
-    const digest = frameDigest(this.#network.id, frame, head.prevDigest, result.state, txsHash(other));
+    const digestOf = (buffer: readonly Tx[]) => {
+      const result = apply(replica.state, buffer, frameContext(frame, this.#network.timing));
+      return frameDigest(this.#network.id, frame, head.prevDigest, result.state, txsHash(buffer));
+    };
+    const digest = digestOf(other);
     this.#alternative.set(`${head.height}:${head.round}`, digest);
+    for (const k of this.#alternative.keys()) {
+      if (Number(k.split(":")[0]) < head.height - 16) this.#alternative.delete(k);
+    }
+    this.#exposed = true;
     const [a, b] = this.#split(head.height);
     const first = main ?? (action.type === "broadcast" || action.type === "send" ? action.message : []);
     const second = this.#sign(proposalPayload(this.#network.id, slot, polRound, frame, other));
+    // Its prevote and precommit for each value go with the proposal, without waiting for a round trip: a
+    // server of each half can then complete a certificate (its own votes and these) before a relay from
+    // the other half tells it of the second value. Its replica's own votes later repeat them.
+    const votes = (d: string) =>
+      (["prevote", "precommit"] as const).map((step) =>
+        this.#sign([votePayload(step, this.#network.id, slot, d)])
+      );
+    const firstVotes = votes(digestOf(txs));
+    const secondVotes = votes(digest);
     return [
-      ...a.map((to): Action => ({ type: "send", to, message: first })),
-      ...b.map((to): Action => ({ type: "send", to, message: second })),
+      ...a.flatMap((to): Action[] =>
+        [first, ...firstVotes].map((message) => ({ type: "send", to, message }))
+      ),
+      ...b.flatMap((to): Action[] =>
+        [second, ...secondVotes].map((message) => ({ type: "send", to, message }))
+      ),
     ];
   }
 
@@ -211,9 +232,11 @@ export class Adversary {
     }
     if (!this.#has("equivocate")) return [action];
     // Votes for its real value to one half; to the other, for its second proposal's value (when it
-    // proposed two) or nil: each half can complete a quorum with it.
+    // proposed two) or nil: each half can complete a quorum with it. Until it first proposes two values
+    // it votes honestly: a second vote seen earlier would prove it a liar, and honest servers do not wait
+    // for a proven liar's proposals, so its one good chance to split them would be gone.
     const other = this.#alternative.get(`${head.height}:${head.round}`) ??
-      (digest === NIL ? undefined : NIL);
+      (digest === NIL || !this.#exposed ? undefined : NIL);
     if (other === undefined || other === digest) return [action];
     const [a, b] = this.#split(head.height);
     const first = action.type === "broadcast" || action.type === "send" ? action.message : [];
