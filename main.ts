@@ -137,6 +137,7 @@ if (import.meta.main) {
     errIsTerminal: Deno.stderr.isTerminal(),
     signal: controller.signal,
     verbose,
+    env: Deno.env,
     ...(Deno.stdin.isTerminal()
       ? {
         ask: (prompt: string, options?: { secret?: boolean }) =>

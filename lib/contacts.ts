@@ -21,7 +21,7 @@ const KIND = "coin-contacts";
 export type Contacts = Map<string, Uint8Array>;
 
 /** Where the contacts file is, from the environment (see the module comment). */
-export function contactsPath(env: { get(name: string): string | undefined } = Deno.env): string {
+export function contactsPath(env: { get(name: string): string | undefined }): string {
   const explicit = env.get("COIN_CONTACTS");
   if (explicit) return explicit;
   const config = env.get("XDG_CONFIG_HOME") || (env.get("HOME") ? `${env.get("HOME")}/.config` : undefined);

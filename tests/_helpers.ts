@@ -115,11 +115,15 @@ export function repoPath(relative: string): string {
   return decodeURIComponent(new URL(`../${relative}`, import.meta.url).pathname);
 }
 
+/** A contacts file that does not exist: in-process runs read it unless a test names another. */
+const NO_CONTACTS_FILE = `${Deno.env.get("TMPDIR") ?? "/tmp"}/coin-test-${crypto.randomUUID()}/contacts.json`;
+
 /**
  * Runs `coin ...args` in this process through main.ts's `main()` and returns its exit status and output,
  * as a `coin` process with piped output would print them: no colour, no progress line (standard error is
  * not a terminal), `stdin` as standard input (default: empty), `env` as the only environment variables it
- * sees (COIN_DEBUG), and a bug's stack on stderr with status 1. Relative paths resolve against this test
+ * sees (COIN_DEBUG, COIN_KEY_PASSPHRASE, COIN_CONTACTS: by default a file that does not exist, so a user's
+ * own contacts never change a result), and a bug's stack on stderr with status 1. Relative paths resolve against this test
  * process's cwd, which must not change: pass absolute paths, or use runCoinProcess when the cwd matters.
  */
 export async function runCoin(
@@ -128,7 +132,8 @@ export async function runCoin(
 ): Promise<CoinRun> {
   let stdout = "";
   let stderr = "";
-  const env = options.env ?? {};
+  // A contacts file that does not exist unless the test names one: never the user's own.
+  const env: Record<string, string> = { COIN_CONTACTS: NO_CONTACTS_FILE, ...options.env };
   const io: Io = {
     out: (line) => {
       stdout += line + "\n";
@@ -140,6 +145,7 @@ export async function runCoin(
     errIsTerminal: false,
     signal: options.signal ?? new AbortController().signal,
     verbose: isVerbose(args, { get: (name) => env[name] }),
+    env: { get: (name) => env[name] },
   };
   let code: number;
   try {

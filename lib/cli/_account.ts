@@ -5,7 +5,7 @@ import { AddressError, decodeAddress, encodeAddress, looksLikeAddress } from "..
 import { fromHex } from "../_bytes.ts";
 import { type Contacts, contactsPath, nameOf, readContacts } from "../contacts.ts";
 import { UsageError } from "../errors.ts";
-import { closest } from "./_command.ts";
+import { closest, type Env } from "./_command.ts";
 
 /** An account named on the command line, and the contact name it was given by, if any. */
 export interface AccountArg {
@@ -14,10 +14,15 @@ export interface AccountArg {
 }
 
 /**
- * The account written as `text` for `what` (e.g. `--to`) of `coin command`. UsageError for a mistyped
- * address, saying what is wrong with it, and for a name that is not in the contacts.
+ * The account written as `text` for `what` (e.g. `--to`) of `coin command`; a name is looked up in the
+ * contacts file that `env` points to. UsageError for a mistyped address, saying what is wrong with it, and
+ * for a name that is not in the contacts.
  */
-export async function accountArg(command: string, what: string, text: string): Promise<AccountArg> {
+export async function accountArg(
+  text: string,
+  options: { command: string; what: string; env: Env },
+): Promise<AccountArg> {
+  const { command, what } = options;
   const invalid = (problem: string) =>
     new UsageError(`Invalid ${what} "${text}" for "coin ${command}": ${problem}`);
   if (looksLikeAddress(text)) {
@@ -36,7 +41,7 @@ export async function accountArg(command: string, what: string, text: string): P
   if (!/^[a-z][a-z0-9_-]{0,31}$/.test(text)) {
     throw invalid("expected an address (coin1…), 64 hex digits or a contact name");
   }
-  const contacts = await readContacts(contactsPath());
+  const contacts = await readContacts(contactsPath(options.env));
   const key = contacts.get(text);
   if (key !== undefined) return { key, contact: text };
   const hint = closest(text, [...contacts.keys()]);

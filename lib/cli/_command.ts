@@ -19,12 +19,19 @@ export interface Io {
   readonly signal: AbortSignal;
   /** Extra detail on errors (`--verbose` or COIN_DEBUG=1). */
   readonly verbose: boolean;
+  /** The environment (Deno.env for the process; tests pass their own, so no user's files are read). */
+  readonly env: Env;
   /**
    * Asks a question on the terminal: the prompt on standard error, one line of answer from standard
    * input; `secret` hides what is typed. Absent (or resolving undefined) when no one can answer,
    * because standard input is not a terminal: scripts are never asked.
    */
   ask?(prompt: string, options?: { secret?: boolean }): Promise<string | undefined>;
+}
+
+/** Environment variables, as Deno.env reads them. */
+export interface Env {
+  get(name: string): string | undefined;
 }
 
 /** One subcommand. */

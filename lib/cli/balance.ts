@@ -51,7 +51,11 @@ Example:
     if (values.help) return io.out(this.help);
     const accountText = positionals[0];
     if (accountText === undefined) throw new UsageError(`Missing the account for "coin balance"`);
-    const { key: account, contact } = await accountArg("balance", "account", accountText);
+    const { key: account, contact } = await accountArg(accountText, {
+      command: "balance",
+      what: "account",
+      env: io.env,
+    });
     if (values.peers === undefined && values.server === undefined) {
       throw new UsageError(`Missing --peers for "coin balance" (see coin balance --help)`);
     }

@@ -57,7 +57,7 @@ Example:
     }
     if (values.force && action !== "add") throw new UsageError(`--force is for "coin contacts add" only`);
     if (values.json && action !== "list") throw new UsageError(`--json is for "coin contacts list" only`);
-    const path = contactsPath();
+    const path = contactsPath(io.env);
     const book = await readContacts(path);
 
     if (action === "list") {
@@ -89,7 +89,7 @@ Example:
         `Invalid ACCOUNT "${account}" for "coin contacts add": expected an address (coin1…) or 64 hex digits`,
       );
     }
-    const { key } = await accountArg("contacts add", "ACCOUNT", account);
+    const { key } = await accountArg(account, { command: "contacts add", what: "ACCOUNT", env: io.env });
     const before = book.get(name);
     if (before !== undefined && toHex(before) !== toHex(key) && !values.force) {
       throw new CoinError(

@@ -17,11 +17,6 @@ export const PASSPHRASE_ENV = "COIN_KEY_PASSPHRASE";
 
 const SUBCOMMANDS = ["encrypt", "decrypt"];
 
-/** The passphrase in PASSPHRASE_ENV, or undefined when it is not set. */
-function passphraseFromEnv(): string | undefined {
-  return Deno.env.get(PASSPHRASE_ENV);
-}
-
 /**
  * Where a command that reads an encrypted key file gets its passphrase: PASSPHRASE_ENV when set, else
  * typed on the terminal without echo; a one-line CoinError when neither can give it. Asked only when
@@ -34,7 +29,7 @@ function passphraseFromEnv(): string | undefined {
  */
 export function passphraseFrom(io: Io): (path: string) => Promise<string> {
   return async (path) => {
-    const fromEnv = passphraseFromEnv();
+    const fromEnv = io.env.get(PASSPHRASE_ENV);
     if (fromEnv !== undefined) return fromEnv;
     const typed = await io.ask?.(`Passphrase for ${path}: `, { secret: true });
     if (typed === undefined) {
@@ -52,7 +47,7 @@ export function passphraseFrom(io: Io): (path: string) => Promise<string> {
  */
 export async function newPassphrase(io: Io, path: string): Promise<string> {
   const refuse = (why: string) => new CoinError(`Cannot encrypt key file "${path}": ${why}`);
-  const fromEnv = passphraseFromEnv();
+  const fromEnv = io.env.get(PASSPHRASE_ENV);
   let passphrase: string;
   if (fromEnv !== undefined) {
     passphrase = fromEnv;

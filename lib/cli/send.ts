@@ -54,7 +54,7 @@ Example:
     if (values.help) return io.out(this.help);
     const peersFile = required("send", "peers", values.peers);
     const keyFile = required("send", "key", values.key);
-    const { to, contact, amount } = await transferArgs("send", values);
+    const { to, contact, amount } = await transferArgs(values, { command: "send", env: io.env });
     if (contact !== undefined) io.err(`${contact} is ${encodeAddress(to)} (from the contacts)`);
     const server = values.server === undefined ? undefined : hostPort("send", "server", values.server);
     const network = await readNetwork(peersFile);

@@ -92,7 +92,7 @@ Example:
       write: io.err,
       format,
       server: me?.name ?? keyPair.publicHex.slice(0, 8),
-      colour: io.errIsTerminal && Deno.env.get("NO_COLOR") === undefined,
+      colour: io.errIsTerminal && io.env.get("NO_COLOR") === undefined,
     });
     const server = await Server.start({
       network,

@@ -7,17 +7,18 @@ import { CoinError, UsageError } from "../errors.ts";
 import { readKeyFile } from "../keys.ts";
 import { passphraseFrom } from "./key.ts";
 import { MAX_AMOUNT, signTx, TX_CODES } from "../tx.ts";
-import { type Command, parseFlags, required, wholeNumber } from "./_command.ts";
+import { type Command, type Env, parseFlags, required, wholeNumber } from "./_command.ts";
 
 /**
  * Parses and checks `--to` (an address, 64 hex digits or a contact name) and `--amount` the same way for
  * `sign` and `send`.
  */
 export async function transferArgs(
-  command: string,
   values: { to?: string | undefined; amount?: string | undefined },
+  options: { command: string; env: Env },
 ): Promise<{ to: Uint8Array; contact: string | undefined; amount: number }> {
-  const payee = await accountArg(command, "--to", required(command, "to", values.to));
+  const { command, env } = options;
+  const payee = await accountArg(required(command, "to", values.to), { command, what: "--to", env });
   const to = payee.key;
   const amount = wholeNumber(command, "amount", required(command, "amount", values.amount));
   if (amount <= 0) {
@@ -60,7 +61,7 @@ Example:
     });
     if (values.help) return io.out(this.help);
     const keyFile = required("sign", "key", values.key);
-    const { to, contact, amount } = await transferArgs("sign", values);
+    const { to, contact, amount } = await transferArgs(values, { command: "sign", env: io.env });
     if (contact !== undefined) io.err(`${contact} is ${encodeAddress(to)} (from the contacts)`);
     let timestampMs = Date.now();
     if (values.timestamp !== undefined) {

@@ -50,6 +50,7 @@ function captureIo(signal = new AbortController().signal): Io & { stdout: string
     errIsTerminal: false,
     signal,
     verbose: false,
+    env: { get: () => undefined },
   };
 }
 
