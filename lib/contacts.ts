@@ -123,7 +123,9 @@ export async function readContacts(path: string): Promise<Contacts> {
   return contacts;
 }
 
-/** Writes `contacts` to `path` atomically, creating its directory when missing. */
+/**
+ * Writes `contacts` to `path` (or to the file it links to) atomically, creating its directory when missing.
+ */
 export async function writeContacts(path: string, contacts: Contacts): Promise<void> {
   if (contacts.size > MAX_CONTACTS) {
     throw new CoinError(`The contacts file holds at most ${MAX_CONTACTS} contacts`);
@@ -133,8 +135,10 @@ export async function writeContacts(path: string, contacts: Contacts): Promise<v
     version: 1,
     contacts: Object.fromEntries([...contacts].map(([name, key]) => [name, encodeAddress(key)])),
   };
-  await Deno.mkdir(dirOf(path), { recursive: true, mode: 0o700 }).catch(() => {}); // the write names what fails
-  await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify(json, null, 2) + "\n"), {
+  // A book that is a symbolic link (into a synced folder, say) stays one: the file it points to is replaced.
+  const target = await Deno.realPath(path).catch(() => path);
+  await Deno.mkdir(dirOf(target), { recursive: true, mode: 0o700 }).catch(() => {}); // the write names what fails
+  await writeFileAtomic(target, new TextEncoder().encode(JSON.stringify(json, null, 2) + "\n"), {
     mode: 0o600,
   });
 }

@@ -147,3 +147,25 @@ Deno.test("coin contacts refuses a book that other users could change: --to bob 
   assert.equal(listed.code, 0, listed.stderr);
   await Deno.chmod(dir.path, 0o700);
 });
+
+Deno.test("coin contacts add through a symbolic link replaces the file it points to and keeps the link", async () => {
+  await using dir = await makeTempDir();
+  await Deno.mkdir(`${dir.path}/synced`, { mode: 0o700 });
+  const real = `${dir.path}/synced/contacts.json`;
+  const link = `${dir.path}/contacts.json`;
+  const env = { COIN_CONTACTS: link };
+  const bob = encodeAddress((await makeKeyPair(2)).publicKey);
+  const carol = encodeAddress((await makeKeyPair(3)).publicKey);
+  const first = await runCoinProcess(["contacts", "add", "bob", bob], { env });
+  assert.equal(first.code, 0, first.stderr);
+  await Deno.rename(link, real);
+  await Deno.symlink(real, link);
+  const second = await runCoinProcess(["contacts", "add", "carol", carol], { env });
+  assert.equal(second.code, 0, second.stderr);
+  assert.ok((await Deno.lstat(link)).isSymlink, "the link is still a link");
+  assert.deepEqual(
+    [...(await readContacts(real)).keys()],
+    ["bob", "carol"],
+    "the file it points to has both",
+  );
+});
