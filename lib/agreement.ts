@@ -50,6 +50,8 @@ export interface AgreementMemory {
   readonly round: number;
   readonly lockedRound: number;
   readonly lockedDigest: string | undefined;
+  /** With b = 0: the lock comes from a certificate of `lockedRound` (ranked above a prevote quorum's). */
+  readonly lockedByCertificate: boolean;
   readonly validRound: number;
   readonly validDigest: string | undefined;
   /** Every vote this server signed in this agreement. */
@@ -188,6 +190,7 @@ export class Agreement {
       this.#round = r.round;
       this.#lockedRound = r.lockedRound;
       this.#lockedDigest = r.lockedDigest;
+      this.#lockedByCertificate = r.lockedByCertificate;
       this.#validRound = r.validRound;
       this.#validDigest = r.validDigest;
       for (const s of r.signed) this.#signed.set(`${s.round}:${s.step}`, s.digest);
@@ -223,6 +226,7 @@ export class Agreement {
       round: this.#round,
       lockedRound: this.#lockedRound,
       lockedDigest: this.#lockedDigest,
+      lockedByCertificate: this.#lockedByCertificate,
       validRound: this.#validRound,
       validDigest: this.#validDigest,
       signed: [...this.#signed].map(([key, digest]) => {

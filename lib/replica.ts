@@ -375,6 +375,7 @@ export class Replica {
           round: 0,
           lockedRound: -1,
           lockedDigest: undefined,
+          lockedByCertificate: false,
           validRound: -1,
           validDigest: undefined,
           signed: [],

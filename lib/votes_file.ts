@@ -119,6 +119,7 @@ export function decodeVotes(bytes: Uint8Array): VotesRecord | { problem: string 
       !round(m.round) || !round(m.lockedRound) || !round(m.validRound) || !digest(m.lockedDigest) ||
       !digest(m.validDigest) || !Array.isArray(m.signed) ||
       (m.proposed !== undefined && (!Array.isArray(m.proposed) || !m.proposed.every(round))) ||
+      (m.lockedByCertificate !== undefined && typeof m.lockedByCertificate !== "boolean") ||
       !m.signed.every((v: { round: unknown; step: unknown; digest: unknown }) =>
         round(v.round) && (v.step === "prevote" || v.step === "precommit") && typeof v.digest === "string" &&
         digest(v.digest)
@@ -138,6 +139,8 @@ export function decodeVotes(bytes: Uint8Array): VotesRecord | { problem: string 
         round: m.round,
         lockedRound: m.lockedRound,
         lockedDigest: m.lockedDigest ?? undefined,
+        // Files written before it was kept: a prevote quorum's lock, the weaker of the two.
+        lockedByCertificate: m.lockedByCertificate ?? false,
         validRound: m.validRound,
         validDigest: m.validDigest ?? undefined,
         signed,

@@ -162,6 +162,7 @@ Deno.test("n=4: a locked server prevotes nil for another value without a proof-o
     round: 0,
     lockedRound: -1,
     lockedDigest: undefined,
+    lockedByCertificate: false,
     validRound: -1,
     validDigest: undefined,
     signed: [{ round: 0, step: "prevote", digest: A }],
@@ -172,6 +173,7 @@ Deno.test("n=4: a locked server prevotes nil for another value without a proof-o
     round: 0,
     lockedRound: 0,
     lockedDigest: A,
+    lockedByCertificate: false,
     validRound: 0,
     validDigest: A,
     signed: [{ round: 0, step: "prevote", digest: A }, { round: 0, step: "precommit", digest: A }],
@@ -439,6 +441,13 @@ Deno.test("b = 0: a server that sees a certificate locks on it, above a prevote 
   votes(b, 14, "prevote", 1, [1], NIL); // round 1 reached
   assert.equal(b.round, 1);
   assert.deepEqual(b.proposal(15, 1, 0, B), [prevote(1, NIL)]);
+  // Restarted with what it wrote to disk, it keeps the lock's rank: B with round 0's quorum is refused still.
+  const memory = b.memory();
+  assert.equal(memory.lockedByCertificate, true);
+  const c = agreement(THREE, 2, { decideWaitMs: WAIT, restored: { ...memory, signed: [] } });
+  c.start(0);
+  votes(c, 13, "prevote", 0, [2, 0], B); // the polka of round 0, sent again
+  assert.deepEqual(c.proposal(15, 1, 0, B), [prevote(1, NIL)]);
 });
 
 Deno.test("b = 0: without a decision wait (b ≥ 1) a certificate decides at once, as before", () => {
@@ -569,6 +578,7 @@ function lockedMemory(signedInRound2: AgreementMemory["signed"]): AgreementMemor
     round: 2,
     lockedRound: 1,
     lockedDigest: A,
+    lockedByCertificate: false,
     validRound: 1,
     validDigest: A,
     signed: [
@@ -643,6 +653,7 @@ Deno.test("restored memory: the restored signed votes, counted again, decide wit
     round: 0,
     lockedRound: 0,
     lockedDigest: A,
+    lockedByCertificate: false,
     validRound: 0,
     validDigest: A,
     signed: [{ round: 0, step: "prevote", digest: A }, { round: 0, step: "precommit", digest: A }],

@@ -80,6 +80,7 @@ async function votesRecord(): Promise<VotesRecord> {
       round: 1,
       lockedRound: 0,
       lockedDigest: digest,
+      lockedByCertificate: false,
       validRound: 0,
       validDigest: digest,
       signed: [

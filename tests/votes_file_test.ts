@@ -42,6 +42,7 @@ function lockedMemory(): AgreementMemory {
     round: 2,
     lockedRound: 1,
     lockedDigest: A,
+    lockedByCertificate: false,
     validRound: 1,
     validDigest: A,
     signed: [
@@ -60,6 +61,7 @@ function unlockedMemory(): AgreementMemory {
     round: 0,
     lockedRound: -1,
     lockedDigest: undefined,
+    lockedByCertificate: false,
     validRound: -1,
     validDigest: undefined,
     signed: [{ round: 0, step: "prevote", digest: B }],
