@@ -405,17 +405,24 @@ export class Agreement {
    * A vote seen against a certificate of `digest` in `round`: a precommit for another value in that
    * round or a later one, or a prevote for another value in a later one. Within the timing bound, an
    * honest server's vote that could help another value reach a certificate arrives within Δ of being
-   * sent, and one sent after it saw this certificate cannot exist (it locked on it).
+   * sent, and one sent after it saw this certificate cannot exist (it locked on it). A proven liar's votes
+   * alone contradict nothing: with the one dishonest server that b = 0 is claimed against, a certificate
+   * or prevote quorum for another value holds q - 1 ≥ 1 honest votes, and those are seen in time; counted,
+   * they would let the liar stop every decision with one vote a round.
    */
   #contradicted(round: number, digest: string): boolean {
+    const against = (voters: Map<number, Uint8Array>) => {
+      for (const signer of voters.keys()) if (!(this.#o.provenLiar?.(signer) ?? false)) return true;
+      return false;
+    };
     for (const [k, r] of this.#rounds) {
       if (k < round) continue;
       for (const [d, voters] of r.precommit.values()) {
-        if (d !== digest && d !== NIL && voters.size > 0) return true;
+        if (d !== digest && d !== NIL && against(voters)) return true;
       }
       if (k === round) continue;
       for (const [d, voters] of r.prevote.values()) {
-        if (d !== digest && d !== NIL && voters.size > 0) return true;
+        if (d !== digest && d !== NIL && against(voters)) return true;
       }
     }
     return false;
@@ -524,8 +531,11 @@ export class Agreement {
         const pol = this.#rounds.get(p.polRound);
         if (pol !== undefined && pol.prevote.count(p.digest) >= q) {
           // A prevote quorum of round p outranks a lock of a round before p, and one of p that came from
-          // a prevote quorum; a lock from a certificate of round p only a later round's quorum.
-          const ok = this.#lockRank() <= 2 * p.polRound || this.#lockedDigest === p.digest;
+          // a prevote quorum; a certificate of round p (b = 0) also one from another certificate of p: a
+          // liar's two certificates of one round, neither of which could decide, must not lock the honest
+          // servers apart for good.
+          const rank = 2 * p.polRound + (pol.precommit.count(p.digest) >= q ? 1 : 0);
+          const ok = this.#lockRank() <= rank || this.#lockedDigest === p.digest;
           this.#sign("prevote", ok ? p.digest : NIL);
           return true;
         }

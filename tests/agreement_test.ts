@@ -36,6 +36,7 @@ function agreement(
     restored?: AgreementMemory;
     decideWaitMs?: number;
     holds?: (digest: string) => boolean;
+    provenLiar?: (server: number) => boolean;
   } = {},
 ): Agreement {
   return new Agreement({
@@ -50,6 +51,7 @@ function agreement(
     restored: options.restored,
     decideWaitMs: options.decideWaitMs,
     ...(options.holds === undefined ? {} : { holds: options.holds }),
+    ...(options.provenLiar === undefined ? {} : { provenLiar: options.provenLiar }),
   });
 }
 
@@ -377,8 +379,8 @@ Deno.test("n=3: time-outs with b = 0 lead to round 1 the same way", () => {
 const WAIT = 500;
 
 /** n = 3, b = 0, server 1 with a decision wait, in round 0 with prevotes and precommits of 0 and 1 for A. */
-function certifiedAt20(): Agreement {
-  const a = agreement(THREE, 1, { decideWaitMs: WAIT });
+function certifiedAt20(provenLiar?: (server: number) => boolean): Agreement {
+  const a = agreement(THREE, 1, { decideWaitMs: WAIT, ...(provenLiar === undefined ? {} : { provenLiar }) });
   a.start(0);
   assert.deepEqual(a.proposal(10, 0, -1, A), [prevote(0, A)]);
   assert.deepEqual(lastOf(votes(a, 15, "prevote", 0, [1, 0], A)), [precommit(0, A)]);
@@ -410,6 +412,48 @@ for (
     assert.equal(a.decision, undefined);
   });
 }
+
+Deno.test("b = 0: a proven liar's votes against a certificate, alone, do not stop it", () => {
+  // With the one dishonest server b = 0 is claimed against, a certificate or prevote quorum for another
+  // value needs q - 1 honest votes, which are seen in time: counting the liar's would let it stop every
+  // decision with one vote a round.
+  const a = certifiedAt20((server) => server === 2);
+  a.vote(100, "precommit", 0, 2, B, sig(2, 1));
+  a.vote(100, "prevote", 1, 2, B, sig(2, 2));
+  assert.deepEqual(a.tick(20 + WAIT).filter((i) => i.type === "decide"), [decide(0, A)]);
+  // The same votes from a server not proven lying stop it.
+  const b = certifiedAt20();
+  b.vote(100, "precommit", 0, 2, B, sig(2, 1));
+  assert.deepEqual(b.tick(20 + WAIT).filter((i) => i.type === "decide"), []);
+});
+
+Deno.test("b = 0: a liar's two certificates of one round do not lock the honest servers apart for good", () => {
+  // The liar (0) proposed A to server 2 and B to server 1 with its prevote and precommit for each: each
+  // honest server holds a certificate of round 0 (its own votes and the liar's), neither decides (each
+  // sees the other's precommit), and each is locked on its own. Round 2's proposer (2) proposes A with
+  // round 0's certificate: server 1, locked on B's certificate of the same round, prevotes it.
+  const liars = new Set<number>();
+  const a = agreement(THREE, 1, { decideWaitMs: WAIT, provenLiar: (server) => liars.has(server) });
+  a.start(0);
+  assert.deepEqual(a.proposal(10, 0, -1, B), [prevote(0, B)]);
+  assert.deepEqual(lastOf(votes(a, 12, "prevote", 0, [0, 1], B)), [precommit(0, B)]);
+  votes(a, 14, "precommit", 0, [0, 1], B);
+  assert.deepEqual([a.memory().lockedRound, a.memory().lockedDigest, a.memory().lockedByCertificate], [
+    0,
+    B,
+    true,
+  ]);
+  votes(a, 16, "prevote", 0, [2], A);
+  a.vote(16, "prevote", 0, 0, A, sig(0, 1)); // the liar's other prevote, relayed by 2: a proof
+  liars.add(0);
+  votes(a, 18, "precommit", 0, [2], A);
+  a.vote(18, "precommit", 0, 0, A, sig(0, 1)); // and its other precommit
+  assert.deepEqual(a.tick(14 + WAIT).filter((i) => i.type === "decide"), [], "contradicted by server 2");
+  assert.equal(a.memory().lockedDigest, B, "a certificate of the same round does not move the lock");
+  votes(a, 1000, "prevote", 2, [2], NIL); // to round 2
+  assert.equal(a.round, 2);
+  assert.deepEqual(a.proposal(1010, 2, 0, A), [prevote(2, A)], "A's certificate of round 0 justifies it");
+});
 
 Deno.test("b = 0: votes that cannot help another value do not stop a certificate", () => {
   const a = certifiedAt20();

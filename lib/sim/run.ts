@@ -33,6 +33,8 @@ Options:
   --interval MS    frame interval in ms (default 1000)
   --ablate-decide-wait
                    with b = 0, decide certificates at once (the 2Δ rule off: shows what it prevents)
+  --judge-liveness judge liveness also with more liars than the network tolerates (b = 0 with one),
+                   where it is not claimed: to measure it
   --scenario NAME  run one named scenario (see --list)
   --workers W      threads to run seeds on (default: one per core, at most 8)
   --list           list fault kinds and scenarios
@@ -59,6 +61,7 @@ export function configFor(
     intervalMs: number;
     withinBound?: boolean;
     ablateDecideWait?: boolean;
+    judgeLiveness?: boolean;
   },
 ): SimConfig {
   // Every value is drawn whether or not an option overrides it, so that the replay line (which names
@@ -87,6 +90,7 @@ export function configFor(
     faults,
     ...(options.withinBound ? { boundMs: Math.floor(options.intervalMs / 4) } : {}),
     ...(options.ablateDecideWait ? { ablateDecideWait: true } : {}),
+    ...(options.judgeLiveness ? { judgeLiveness: true } : {}),
     intervalMs: options.intervalMs,
     skewMs: Math.max(options.intervalMs, 2_000),
     blackoutMs: Math.floor(options.intervalMs / 10),
@@ -122,7 +126,7 @@ export function violationReport(r: SimResult): string[] {
       [...r.config.faults].join(",") || "none"
     } --interval ${r.config.intervalMs}${r.config.boundMs === undefined ? "" : " --within-bound"}${
       r.config.ablateDecideWait ? " --ablate-decide-wait" : ""
-    }`,
+    }${r.config.judgeLiveness ? " --judge-liveness" : ""}`,
     "trace (last steps):",
     ...r.trace.map((t) => `  ${t}`),
   ];
@@ -163,6 +167,7 @@ export interface SeedJob {
     dishonest?: number;
     withinBound?: boolean;
     ablateDecideWait?: boolean;
+    judgeLiveness?: boolean;
   };
 }
 
@@ -249,6 +254,7 @@ export async function runSim(args: string[], io: SimIo): Promise<number> {
         workers: { type: "string" },
         "within-bound": { type: "boolean" },
         "ablate-decide-wait": { type: "boolean" },
+        "judge-liveness": { type: "boolean" },
         list: { type: "boolean" },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -295,6 +301,7 @@ export async function runSim(args: string[], io: SimIo): Promise<number> {
     ...(v.dishonest === undefined ? {} : { dishonest: positive("dishonest", v.dishonest, 0) }),
     ...(v["within-bound"] ? { withinBound: true } : {}),
     ...(v["ablate-decide-wait"] ? { ablateDecideWait: true } : {}),
+    ...(v["judge-liveness"] ? { judgeLiveness: true } : {}),
   };
   if (options.servers !== undefined && (options.servers < 1 || options.servers > 16)) {
     throw new UsageError("--servers must be from 1 to 16");

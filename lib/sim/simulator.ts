@@ -76,6 +76,8 @@ export interface SimConfig {
   readonly boundMs?: number;
   /** With b = 0, certificates decide at once (the 2Δ rule switched off, to show what it prevents). */
   readonly ablateDecideWait?: boolean;
+  /** Liveness is judged even where it is not claimed (more liars than tolerated): to measure it. */
+  readonly judgeLiveness?: boolean;
 }
 
 /** A run's outcome. */
@@ -952,10 +954,10 @@ export class Simulation {
    */
   /**
    * More liars than the network tolerates (b = 0 with one): only safety is claimed, a liar may stall it
-   * (SECURITY.md), so liveness is not judged.
+   * (SECURITY.md), so liveness is not judged unless the run asks for it.
    */
   get #livenessClaimed(): boolean {
-    return this.config.liars <= (this.config.dishonest ?? 0);
+    return this.config.liars <= (this.config.dishonest ?? 0) || this.config.judgeLiveness === true;
   }
 
   #watchLiveness(): void {

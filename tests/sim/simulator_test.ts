@@ -187,6 +187,24 @@ Deno.test("b = 0, one equivocating liar within the bound: the 2Δ rule is what s
   assert.equal(withRule.status, 0);
 });
 
+Deno.test("b = 0, one equivocating liar within the bound, liveness judged: its split does not stall the honest servers", async () => {
+  // Seeds 52 and 86 stopped for good before a certificate of a round could justify a proposal to a server
+  // locked on another certificate of that round: the liar's split left each honest server locked on its
+  // own half's value, each refusing the other's proposals.
+  for (const seed of ["52", "86"]) {
+    const lines: string[] = [];
+    const status = await runSim(
+      [
+        ...["--seed", seed, "--frames", "200", "--servers", "3", "--liars", "1"],
+        ...["--faults", "equivocate,early_buffer", "--within-bound", "--judge-liveness", "--quiet"],
+      ],
+      { out: (l) => lines.push(l) },
+    );
+    assert.equal(status, 0, lines.join("\n"));
+    assert.match(lines.at(-1)!, /^1 seeds, 0 with a violation/);
+  }
+});
+
 Deno.test("the acked invariant: a wiped alpha is not held to what it accepted before the wipe", () => {
   // s1 accepts transfers for its alpha frame f in the blackout at the end of f - 1 (they are for f then),
   // crashes, and starts again at once: from its data directory it proposes them in f; wiped, it lost them
