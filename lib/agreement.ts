@@ -179,6 +179,13 @@ export class Agreement {
   readonly #proposed = new Set<number>();
   #nowMs = 0;
   #out: Intent[] = [];
+  /**
+   * Votes of rounds too far ahead to be counted (the replica keeps memory bounded), by signer: their values,
+   * at most two (two different values contradict any certificate). With b = 0 a vote against a certificate
+   * must never go unseen: a liar could otherwise move one honest server that far ahead and let its votes for
+   * another value be dropped by the others while they wait out a certificate.
+   */
+  readonly #far = new Map<number, Set<string>>();
 
   constructor(options: AgreementOptions) {
     if (options.quorum < 1 || options.quorum > options.n) {
@@ -324,6 +331,17 @@ export class Agreement {
     return { outcome, intents: this.#drain() };
   }
 
+  /**
+   * A signed vote of a round too far ahead of this server's to be counted: not counted, but held against
+   * every certificate for another value (its round is beyond any this server counted).
+   */
+  farVote(signer: number, digest: string): void {
+    if (digest === NIL) return;
+    let values = this.#far.get(signer);
+    if (values === undefined) this.#far.set(signer, values = new Set());
+    if (values.size < 2) values.add(digest);
+  }
+
   /** The clock moved: time-outs that are due fire. */
   tick(nowMs: number): Intent[] {
     this.#at(nowMs);
@@ -424,6 +442,10 @@ export class Agreement {
       for (const [d, voters] of r.prevote.values()) {
         if (d !== digest && d !== NIL && against(voters)) return true;
       }
+    }
+    for (const [signer, values] of this.#far) {
+      if (this.#o.provenLiar?.(signer) ?? false) continue;
+      for (const d of values) if (d !== digest) return true;
     }
     return false;
   }

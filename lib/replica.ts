@@ -1358,6 +1358,14 @@ export class Replica {
       return this.#drop(sender, `its frame ${height} builds on another state than the one certified here`);
     }
     if (round > MAX_ROUND || round > inst.agreement.round + MAX_ROUND_LEAD) {
+      // Too far ahead to count, but a vote against a certificate must be seen (b = 0's rule): the agreement
+      // keeps its value.
+      if (
+        round <= MAX_ROUND && (code === Code.prevote || code === Code.precommit) &&
+        m.payload.length === VOTE_HEAD_BYTES + HASH_BYTES
+      ) {
+        inst.agreement.farVote(sender, toHex(m.payload.subarray(VOTE_HEAD_BYTES)));
+      }
       return this.#drop(sender, `round ${round} is too far ahead`);
     }
     if (code === Code.proposal) this.#onProposal(inst, m, round);

@@ -2175,3 +2175,36 @@ Deno.test("a locked server that sees a late prevote quorum for contents it lacks
   assert.equal(viewOf(proposal.body.subarray(PEER_HEAD_BYTES)).getUint32(77), 2, "with round 2's quorum");
   assert.equal(mine.find((m) => m.code === Code.prevote)?.digest, X, "and prevotes it");
 });
+
+Deno.test("b = 0: a vote from a round too far ahead to count still stops a certificate for another value", async () => {
+  // Review of 2d27138 (a fork within the bound): the liar (s2) moved s1 alone 29 rounds ahead with its
+  // proposals, and completed a certificate for X there with it; s1's votes for X were then more than
+  // MAX_ROUND_LEAD rounds ahead of s0, which dropped them unseen while it waited out its certificate for D
+  // of round 0, and decided D. Every message between the honest servers arrives within 200 ms < Δ.
+  const tx = await payment();
+  const cluster = new Cluster(T0, { start: [0, 1] });
+  cluster.route = (m) => (m.to === 2 ? false : m.from === 0 && m.to === 1 ? 200 : true);
+  cluster.runUntil(endOf(0) + 50);
+  const D = outcome(F0).digest; // s0's round-0 proposal: its empty alpha buffer
+  const X = outcome(F0, [tx]).digest; // the liar's other value
+  cluster.inject(0, voteBody(2, "prevote", D));
+  cluster.inject(0, voteBody(2, "precommit", D)); // s0 holds a certificate for D of round 0
+  cluster.inject(1, proposalBody(2, { round: 14, polRound: 0 })); // s1 goes to round 14
+  cluster.inject(1, proposalBody(2, { round: 29, txs: [tx] })); // then to 29 (<= 14 + MAX_ROUND_LEAD)
+  cluster.inject(1, voteBody(2, "prevote", X, { round: 29 }));
+  cluster.inject(1, voteBody(2, "precommit", X, { round: 29 }));
+  cluster.runUntil(endOf(0) + 1500);
+  const decided = [0, 1].map((i) =>
+    commitWrites(cluster.actions(i)).filter((p) => p.commit!.frame === F0).map((p) =>
+      decodeCommit(p.files[0]!.bytes).commit.cert.digest
+    )
+  );
+  assert.ok(
+    decided[0]!.length === 0 || decided[1]!.length === 0 || decided[0]![0] === decided[1]![0],
+    `no fork: s0 committed ${decided[0]} and s1 ${decided[1]}`,
+  );
+  assert.ok(
+    cluster.events(0, "dropped").some((f) => String(f.reason).includes("too far ahead")),
+    "s0 did drop s1's votes of round 29 (what the test is about)",
+  );
+});
