@@ -1,6 +1,7 @@
 // A dishonest replica: it runs the real replica code and then lies with what that code produces: correct
 // digests for each value it proposes, valid signatures, perfect timing. Each lie is one kind the
-// simulator can switch on: equivocating (two proposals, and votes for each to different halves), forging
+// simulator can switch on: equivocating (two proposals, and votes for each to different halves; with
+// far_split too, half of its splits move the second half alone far ahead in rounds first), forging
 // the state of catch-ups, sending its proposals early, replaying old signed messages, withholding
 // messages, proposing transfers whose signatures do not verify, and voting for digests it never computed.
 
@@ -21,7 +22,7 @@ import { alphaIndex, frameAt, frameContext } from "../frames.ts";
 import type { Signer } from "../keys.ts";
 import { apply } from "../ledger.ts";
 import type { Network } from "../peers.ts";
-import type { Action, Replica } from "../replica.ts";
+import { type Action, MAX_ROUND_LEAD, type Replica } from "../replica.ts";
 import { decodeTx, type Tx, TX_BYTES } from "../tx.ts";
 import { messageBody, PEER_HEAD_BYTES, signPeerMessage } from "../wire.ts";
 import type { Rng } from "./rng.ts";
@@ -29,6 +30,7 @@ import type { Rng } from "./rng.ts";
 /** The lies a dishonest replica can tell. */
 export const LIE_KINDS = [
   "equivocate",
+  "far_split",
   "forge_catchup",
   "early_buffer",
   "replay_messages",
@@ -208,6 +210,31 @@ export class Adversary {
       );
     const firstVotes = votes(digestOf(txs));
     const secondVotes = votes(digest);
+    if (this.#has("far_split") && this.#rng.chance(0.5)) {
+      // Or the far split: the second half is moved alone, by its proposals (with b = 0 one server's message
+      // moves another to its round), to a round of its own more than MAX_ROUND_LEAD rounds beyond the first
+      // half's, and given a certificate there: what it says of it comes from too far ahead to be counted.
+      // The first leap's proposal claims a prevote quorum that nobody saw, so that it is waited on in
+      // silence: a vote there would reach the first half in time.
+      const n = this.#network.servers.length;
+      const leap = n * Math.floor(MAX_ROUND_LEAD / n);
+      const [r1, r2] = [head.round + leap, head.round + 2 * leap];
+      const far = { ...slot, round: r2 };
+      this.#alternative.set(`${head.height}:${r2}`, digest);
+      const farMessages = [
+        this.#sign(proposalPayload(this.#network.id, { ...slot, round: r1 }, head.round, frame, other)),
+        this.#sign(proposalPayload(this.#network.id, far, -1, frame, other)),
+        ...(["prevote", "precommit"] as const).map((step) =>
+          this.#sign([votePayload(step, this.#network.id, far, digest)])
+        ),
+      ];
+      return [
+        ...a.flatMap((to): Action[] =>
+          [first, ...firstVotes].map((message) => ({ type: "send", to, message }))
+        ),
+        ...b.flatMap((to): Action[] => farMessages.map((message) => ({ type: "send", to, message }))),
+      ];
+    }
     return [
       ...a.flatMap((to): Action[] =>
         [first, ...firstVotes].map((message) => ({ type: "send", to, message }))

@@ -97,6 +97,24 @@ export const SCENARIOS: readonly Scenario[] = [
     fixed: true,
   },
   {
+    name: "far-split-n3",
+    description:
+      "a beta moves one honest server alone 30 rounds ahead and certifies its second buffer there, while " +
+      "the other waits out a certificate of round 0 for the first (b = 0, within the bound)",
+    // Forked before a vote too far ahead to count was kept against certificates for other values (the
+    // review of 2d27138): the waiting server dropped the far one's votes unseen.
+    config: config({
+      seed: 1,
+      servers: 3,
+      liars: 1,
+      faults: new Set(["equivocate", "far_split"]),
+      boundMs: 250,
+    }),
+    hooks: {},
+    expect: ["agreement", "chain", "once_only"],
+    fixed: true,
+  },
+  {
     name: "equivocating-proposer-b1-n4",
     description:
       'with "dishonest": 1, a liar proposes two values and votes for each to a different half (4 servers)',
