@@ -169,7 +169,7 @@ export function wantPayload(networkId: string, height: number): Uint8Array {
 
 /**
  * A pending payload: code | network id | frame u64 | transfers (144 bytes each) the frame's alpha accepted,
- * so that the other servers check their signatures before the frame ends (docs/protocol.md, 9.7).
+ * so that the other servers check their signatures before the frame ends (docs/protocol.md, 9.8).
  */
 export function pendingPayload(
   networkId: string,

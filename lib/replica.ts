@@ -78,7 +78,7 @@ export const LEAD_FRAMES = 8;
 export const MAX_CARRIED_TXS = 50_000;
 /**
  * Most transfers whose signatures a server keeps as checked ahead of the proposals that will hold them
- * (from the alphas' `pending` messages, docs/protocol.md 9.7): about 25 MB. Beyond it, transfers are checked
+ * (from the alphas' `pending` messages, docs/protocol.md 9.8): about 25 MB. Beyond it, transfers are checked
  * when their proposal comes, as without pending messages.
  */
 export const MAX_PREVERIFIED_TXS = 100_000;
@@ -1138,7 +1138,7 @@ export class Replica {
       this.#behindSinceMs = undefined;
       return;
     }
-    if (this.#noQuorum && this.#waitForQuorum) return;
+    if (this.#noQuorum && (this.#waitForQuorum || this.#quorumHeard())) return;
     // Behind the clock: maybe the network lost its quorum, maybe this process was frozen or cut off while
     // the others went on. Ask for their certified state, and judge only if it does not come. A certified
     // state that did come (the committed frame moved) starts the grace again: a server catching up under load
@@ -1160,7 +1160,11 @@ export class Replica {
       need: this.network.quorum,
       missed: lag,
     });
-    if (!this.#waitForQuorum) {
+    // A quorum of servers still talking is not a lost quorum: they are slow to agree (rounds grow longer
+    // after a long outage), and stopping them one after the other, as each grace ran out, kept every round
+    // from finishing for good. Only a server that cannot hear a quorum stops.
+    const heard = this.#quorumHeard();
+    if (!this.#waitForQuorum && !heard) {
       if (this.metrics.framesAgreed === 0 && this.#committed.commit === undefined) {
         // It never had consensus (still at the genesis, none agreed since it started): nothing was lost,
         // it is waiting for the others.
@@ -1177,7 +1181,21 @@ export class Replica {
       return;
     }
     this.#noQuorum = true;
-    this.#event("no_quorum", { reason, action: "refusing transfers until a quorum agrees" });
+    this.#event("no_quorum", {
+      reason,
+      action: this.#waitForQuorum
+        ? "refusing transfers until a quorum agrees"
+        : "a quorum of servers is heard, so it waits for them to agree instead of stopping; refusing " +
+          "transfers until they do",
+    });
+  }
+
+  /** This server and the others heard from in the last few frames make a quorum. */
+  #quorumHeard(): boolean {
+    const since = this.#nowMs - (MAX_MISSED_FRAMES + 1) * this.network.intervalMs;
+    let heard = 1;
+    for (const [index, at] of this.#heardMs) if (index !== this.me.index && at >= since) heard++;
+    return heard >= this.network.quorum;
   }
 
   /** Sends again what may have been lost: this server's messages of the current round, and wants. */
@@ -1285,7 +1303,6 @@ export class Replica {
       return false;
     }
     const sender = this.#index.get(opened.sender)!;
-    this.#heardMs.set(sender, this.#nowMs);
     const payload = opened.payload;
     const code = payload[0]!;
     if (payload.length < 1 + HASH_BYTES || toHex(payload.subarray(1, 1 + HASH_BYTES)) !== this.network.id) {
@@ -1296,6 +1313,8 @@ export class Replica {
       });
       return true;
     }
+    // Heard: a server of this network (one running another cannot help make a quorum).
+    this.#heardMs.set(sender, this.#nowMs);
     this.#route({ code, sender, body, payload });
     return true;
   }
@@ -1700,7 +1719,7 @@ export class Replica {
       list.push(q.tx.bytes);
       this.#alphaLogs.add(q.frame);
     }
-    // The other servers check these signatures now rather than when the proposal comes (9.7).
+    // The other servers check these signatures now rather than when the proposal comes (protocol.md 9.8).
     for (const [frame, chunks] of byFrame) {
       this.#out.push({
         type: "broadcast",

@@ -1,6 +1,6 @@
 // The votes file: what a server signed in the agreement it is taking part in, written before any of those
 // votes is sent. After a crash the server reads it back and never signs a different vote for the same
-// frame, round and step. A missing or damaged file makes the server amnesic (docs/protocol.md, 9.6).
+// frame, round and step. A missing or damaged file makes the server amnesic (docs/protocol.md, section 6).
 
 import { concatBytes, equalBytes, viewOf } from "./_bytes.ts";
 import type { AgreementMemory, VoteStep } from "./agreement.ts";

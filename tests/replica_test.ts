@@ -2063,6 +2063,30 @@ Deno.test("a lone replica halts once no quorum certified a frame for too long af
   assert.equal(refused.code, "no_quorum");
 });
 
+Deno.test("replicas that hear a quorum but cannot agree wait instead of halting; one that stops hearing it halts", () => {
+  // Campaign seed 26 (b = 1) stayed stuck for good after its chaos: rounds had grown long, and each server
+  // halted when its grace ran out although it heard every other server, was restarted, and halted again,
+  // so that no round ever had its servers in it together.
+  const cluster = new Cluster(T0, { start: [0, 1] });
+  let talking = true;
+  // They hear each other (their nil votes, round after round) but never see a proposal: no frame can be
+  // agreed.
+  cluster.route = (m) => talking && m.msg.code !== Code.proposal;
+  cluster.runUntil(endOf(STARTUP_GRACE_FRAMES + 10 + BEHIND_GRACE_INTERVALS));
+  for (const i of [0, 1]) {
+    assert.ok(!cluster.replica(i).halted, `s${i} halted though it heard a quorum`);
+    assert.deepEqual(cluster.events(i, "no_quorum").map((f) => f.action), [
+      "a quorum of servers is heard, so it waits for them to agree instead of stopping; refusing transfers " +
+      "until they do",
+    ]);
+  }
+  const refused = answerOf(cluster.replica(0).request(cluster.now, 1, Kind.submit, new Uint8Array(144)));
+  assert.equal(refused.code, "no_quorum");
+  talking = false;
+  cluster.runUntil(cluster.now + (MAX_MISSED_FRAMES + 3) * 1_000);
+  assert.ok(cluster.replica(0).halted && cluster.replica(1).halted, "without a quorum heard, they stop");
+});
+
 Deno.test("a lone replica waiting for quorum refuses transfers with no_quorum, and takes them again once a certified state comes", async () => {
   const cluster = new Cluster(T0, { start: [0], waitForQuorum: true });
   cluster.runUntil(endOf(STARTUP_GRACE_FRAMES + 2 + BEHIND_GRACE_INTERVALS));

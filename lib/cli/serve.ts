@@ -19,9 +19,9 @@ Runs the server whose public key is FILE's, on the host and port that peers.json
 frame it votes on the hash of its balance database; agreed databases go to DIR/archive as
 HASH.UNIX_SECONDS. Logs one line per event on stderr.
 
-Without a majority of servers agreeing it stops with exit status 3 (operators restart it once
-they agree which database to use); with --wait-for-quorum it stays up, refuses transfers, and
-resumes when a majority agrees again.
+When no frame is agreed for several frames and it cannot hear enough servers to make a quorum,
+it stops with exit status 3 (operators restart it once the others are back); while it hears a
+quorum, or with --wait-for-quorum, it stays up, refuses transfers, and resumes when they agree.
 
 Options:
   --peers FILE          the network file (servers, interval, genesis)
