@@ -209,7 +209,7 @@ export class Adversary {
         this.#sign([votePayload(step, this.#network.id, slot, d)])
       );
     const firstVotes = votes(digestOf(txs));
-    const secondVotes = votes(digest);
+    let toSecondHalf = [second, ...votes(digest)];
     if (this.#has("far_split") && this.#rng.chance(0.5)) {
       // Or the far split: the second half is moved alone, by its proposals (with b = 0 one server's message
       // moves another to its round), to a round of its own more than MAX_ROUND_LEAD rounds beyond the first
@@ -218,30 +218,23 @@ export class Adversary {
       // silence: a vote there would reach the first half in time.
       const n = this.#network.servers.length;
       const leap = n * Math.floor(MAX_ROUND_LEAD / n);
-      const [r1, r2] = [head.round + leap, head.round + 2 * leap];
-      const far = { ...slot, round: r2 };
-      this.#alternative.set(`${head.height}:${r2}`, digest);
-      const farMessages = [
-        this.#sign(proposalPayload(this.#network.id, { ...slot, round: r1 }, head.round, frame, other)),
+      const far = { ...slot, round: head.round + 2 * leap };
+      this.#alternative.set(`${head.height}:${far.round}`, digest);
+      toSecondHalf = [
+        this.#sign(
+          proposalPayload(this.#network.id, { ...slot, round: head.round + leap }, head.round, frame, other),
+        ),
         this.#sign(proposalPayload(this.#network.id, far, -1, frame, other)),
         ...(["prevote", "precommit"] as const).map((step) =>
           this.#sign([votePayload(step, this.#network.id, far, digest)])
         ),
-      ];
-      return [
-        ...a.flatMap((to): Action[] =>
-          [first, ...firstVotes].map((message) => ({ type: "send", to, message }))
-        ),
-        ...b.flatMap((to): Action[] => farMessages.map((message) => ({ type: "send", to, message }))),
       ];
     }
     return [
       ...a.flatMap((to): Action[] =>
         [first, ...firstVotes].map((message) => ({ type: "send", to, message }))
       ),
-      ...b.flatMap((to): Action[] =>
-        [second, ...secondVotes].map((message) => ({ type: "send", to, message }))
-      ),
+      ...b.flatMap((to): Action[] => toSecondHalf.map((message) => ({ type: "send", to, message }))),
     ];
   }
 
