@@ -1535,6 +1535,22 @@ export class Replica {
       });
       return;
     }
+    // A certified state that builds on this server's committed frame's state or an earlier one, but not
+    // on the committed frame itself, is a second certified history: only more dishonest servers than the
+    // network tolerates (or, with b = 0, one beyond the timing bound) can make one. Adopting it would undo
+    // a committed frame; it is refused (a later frame's state, built on frames not seen here, cannot be
+    // checked this way).
+    const c = this.#committed;
+    if (
+      commit.cert.height <= c.frame + 1 &&
+      (commit.cert.height < c.frame + 1 || commit.cert.prevDigest !== c.digest)
+    ) {
+      return this.#drop(
+        sender,
+        `its certified frame ${commit.frame} builds on another state than frame ${c.frame} committed here: ` +
+          `two certified histories (more dishonest servers than the network tolerates); not adopted`,
+      );
+    }
     if (this.network.dishonest === 0) {
       this.#holdCommit(commit);
       return;

@@ -1854,6 +1854,26 @@ Deno.test("a replica does not adopt a commit while its own last commit is still 
   assert.equal(replica.committed.hash, later.cert.digest);
 });
 
+Deno.test("a certified state that does not build on the committed frame is not adopted: it would undo it", () => {
+  // Two certified histories exist only with more liars than tolerated; a server must still never leave the
+  // one it committed for the other. Without the check it adopted the second history's frame F0 here.
+  const replica = newReplica(1, endOf(0) + 1);
+  const other = "cd".repeat(32);
+  const forked = certify(F0, { prevDigest: other, signers: [0, 2] }); // a height-F0 state not on the genesis
+  const { actions } = replica.peerMessage(endOf(0) + 2, commitBody(2, forked));
+  assert.deepEqual(events(actions, "dropped").map((f) => f.reason), [
+    `its certified frame ${F0} builds on another state than frame ${F0 - 1} committed here: two certified ` +
+    `histories (more dishonest servers than the network tolerates); not adopted`,
+  ]);
+  const next = certify(F0 + 1, { parent: forked.state, prevDigest: forked.cert.digest, signers: [0, 2] });
+  replica.peerMessage(endOf(0) + 3, commitBody(2, next)); // chains to the refused one: nothing to adopt
+  replica.tick(endOf(1) + 10);
+  assert.equal(replica.committed.frame, F0 - 1);
+  // The genuine history's state of F0 is held as usual.
+  const genuine = certify(F0, { signers: [0, 2] });
+  assert.deepEqual(events(replica.peerMessage(endOf(1) + 20, commitBody(2, genuine)).actions, "dropped"), []);
+});
+
 Deno.test("after an outage longer than SKIP_AFTER_FRAMES, one agreement skips to the newest ended frame, empty", () => {
   const cluster = new Cluster();
   let down = true;
