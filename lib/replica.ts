@@ -62,6 +62,12 @@ export const SKIP_AFTER_FRAMES = 4;
 export const MAX_ROUND_LEAD = 16;
 /** Longest time-out of one step, in intervals. */
 export const MAX_TIMEOUT_INTERVALS = 4;
+/**
+ * Intervals within which a server must have signed something new in this server's agreement to count as
+ * taking part in it (a server signs a new vote at least every two time-outs, the longest being
+ * MAX_TIMEOUT_INTERVALS each, however slow its rounds).
+ */
+export const TAKING_PART_INTERVALS = 2 * MAX_TIMEOUT_INTERVALS + 2;
 /** Messages for later agreements kept, in all. */
 export const MAX_HELD_MESSAGES = 256;
 /**
@@ -301,6 +307,11 @@ export class Replica {
   #provenLiars = new Set<number>();
   /** When each other server's last signed message came (unix ms), to say who is silent when no quorum forms. */
   #heardMs = new Map<number, number>();
+  /**
+   * When each other server last showed that it takes part in this server's agreement (unix ms): a new
+   * proposal or vote of it was counted. A replayed message is a repeat and shows nothing.
+   */
+  #takingPartMs = new Map<number, number>();
   /** Since when the committed frame lags the clock too far (unix ms), undefined while it does not. */
   #behindSinceMs: number | undefined;
   /** The committed frame when `#behindSinceMs` was set: the grace restarts when it moves. */
@@ -1138,7 +1149,7 @@ export class Replica {
       this.#behindSinceMs = undefined;
       return;
     }
-    if (this.#noQuorum && (this.#waitForQuorum || this.#quorumHeard())) return;
+    if (this.#noQuorum && (this.#waitForQuorum || this.#quorumTakingPart())) return;
     // Behind the clock: maybe the network lost its quorum, maybe this process was frozen or cut off while
     // the others went on. Ask for their certified state, and judge only if it does not come. A certified
     // state that did come (the committed frame moved) starts the grace again: a server catching up under load
@@ -1160,11 +1171,10 @@ export class Replica {
       need: this.network.quorum,
       missed: lag,
     });
-    // A quorum of servers still talking is not a lost quorum: they are slow to agree (rounds grow longer
+    // A quorum of servers still voting is not a lost quorum: they are slow to agree (rounds grow longer
     // after a long outage), and stopping them one after the other, as each grace ran out, kept every round
-    // from finishing for good. Only a server that cannot hear a quorum stops.
-    const heard = this.#quorumHeard();
-    if (!this.#waitForQuorum && !heard) {
+    // from finishing for good. Only a server without a quorum taking part stops.
+    if (!this.#waitForQuorum && !this.#quorumTakingPart()) {
       if (this.metrics.framesAgreed === 0 && this.#committed.commit === undefined) {
         // It never had consensus (still at the genesis, none agreed since it started): nothing was lost,
         // it is waiting for the others.
@@ -1185,17 +1195,22 @@ export class Replica {
       reason,
       action: this.#waitForQuorum
         ? "refusing transfers until a quorum agrees"
-        : "a quorum of servers is heard, so it waits for them to agree instead of stopping; refusing " +
-          "transfers until they do",
+        : "a quorum of servers takes part in the agreement, so it waits for them to agree instead of " +
+          "stopping; refusing transfers until they do",
     });
   }
 
-  /** This server and the others heard from in the last few frames make a quorum. */
-  #quorumHeard(): boolean {
-    const since = this.#nowMs - (MAX_MISSED_FRAMES + 1) * this.network.intervalMs;
-    let heard = 1;
-    for (const [index, at] of this.#heardMs) if (index !== this.me.index && at >= since) heard++;
-    return heard >= this.network.quorum;
+  /**
+   * This server and the others that signed something new in its agreement lately make a quorum. Proven
+   * liars do not count; up to b unproven ones can still keep it waiting (it refuses transfers meanwhile).
+   */
+  #quorumTakingPart(): boolean {
+    const since = this.#nowMs - TAKING_PART_INTERVALS * this.network.intervalMs;
+    let count = 1;
+    for (const [index, at] of this.#takingPartMs) {
+      if (index !== this.me.index && at >= since && !this.#provenLiars.has(index)) count++;
+    }
+    return count >= this.network.quorum;
   }
 
   /** Sends again what may have been lost: this server's messages of the current round, and wants. */
@@ -1313,7 +1328,6 @@ export class Replica {
       });
       return true;
     }
-    // Heard: a server of this network (one running another cannot help make a quorum).
     this.#heardMs.set(sender, this.#nowMs);
     this.#route({ code, sender, body, payload });
     return true;
@@ -1459,6 +1473,7 @@ export class Replica {
     }
     const proposal = { body: m.body, frame, txs, valid: false };
     inst.proposals.set(round, proposal);
+    this.#takingPartMs.set(m.sender, this.#nowMs);
     if (round === 0) {
       // Pass the beta's signed proposal on: a server it missed still gets the buffer, and a later
       // proposer can propose it again instead of an empty frame.
@@ -1476,7 +1491,8 @@ export class Replica {
     this.#handle(inst.agreement.proposal(this.#nowMs, round, polRound, digest));
   }
 
-  #onVote(inst: Instance, m: Routed, step: VoteStep, round: number): void {
+  /** A vote; `live` false for one taken from a catch-up's certificate (it shows no one takes part now). */
+  #onVote(inst: Instance, m: Routed, step: VoteStep, round: number, live = true): void {
     if (m.payload.length !== VOTE_HEAD_BYTES + HASH_BYTES) {
       return this.#drop(m.sender, "vote has the wrong length");
     }
@@ -1502,6 +1518,7 @@ export class Replica {
       );
     }
     if (outcome !== "repeat") {
+      if (live && m.sender !== this.me.index) this.#takingPartMs.set(m.sender, this.#nowMs);
       this.#keepVote(inst, step, round, m.sender, digest, m.body);
       // Relay every counted vote once: a quorum one server saw, every server sees.
       const message = [lengthPrefix(m.body.length), m.body];
@@ -1535,22 +1552,7 @@ export class Replica {
       });
       return;
     }
-    // A certified state that builds on this server's committed frame's state or an earlier one, but not
-    // on the committed frame itself, is a second certified history: only more dishonest servers than the
-    // network tolerates (or, with b = 0, one beyond the timing bound) can make one. Adopting it would undo
-    // a committed frame; it is refused (a later frame's state, built on frames not seen here, cannot be
-    // checked this way).
-    const c = this.#committed;
-    if (
-      commit.cert.height <= c.frame + 1 &&
-      (commit.cert.height < c.frame + 1 || commit.cert.prevDigest !== c.digest)
-    ) {
-      return this.#drop(
-        sender,
-        `its certified frame ${commit.frame} builds on another state than frame ${c.frame} committed here: ` +
-          `two certified histories (more dishonest servers than the network tolerates); not adopted`,
-      );
-    }
+    if (this.#conflictsWithCommitted(commit)) return this.#refuseConflicting(sender, commit);
     if (this.network.dishonest === 0) {
       this.#holdCommit(commit);
       return;
@@ -1585,7 +1587,33 @@ export class Replica {
     );
   }
 
+  /**
+   * A certified state that builds on the state of this server's committed frame or an earlier one, but not
+   * on the committed frame itself: a second certified history, which only more dishonest servers than the
+   * network tolerates (or, with b = 0, one beyond the timing bound) can make. Adopting it would undo a
+   * committed frame. (A state further ahead, built on frames not seen here, cannot be checked this way.)
+   */
+  #conflictsWithCommitted(commit: Commit): boolean {
+    const c = this.#committed;
+    return commit.cert.height < c.frame + 1 ||
+      (commit.cert.height === c.frame + 1 && commit.cert.prevDigest !== c.digest);
+  }
+
+  #refuseConflicting(sender: number | undefined, commit: Commit): void {
+    const reason = `its certified frame ${commit.frame} builds on another state than frame ` +
+      `${this.#committed.frame} committed here: two certified histories (more dishonest servers than the ` +
+      `network tolerates); not adopted`;
+    if (sender !== undefined) return this.#drop(sender, reason);
+    this.metrics.messagesDropped++;
+    this.#event("dropped", { reason });
+  }
+
   #adoptHeld(commit: Commit): void {
+    // Held while it could not be checked (this server was further behind): checked again now.
+    if (this.#conflictsWithCommitted(commit)) {
+      this.#heldCommits = this.#heldCommits.filter((c) => c !== commit);
+      return this.#refuseConflicting(undefined, commit);
+    }
     this.metrics.catchupsReceived++;
     this.#prev = undefined;
     this.#commit(commit, undefined, undefined);
@@ -1628,6 +1656,7 @@ export class Replica {
           { code: Code.precommit, sender: signer, body, payload: body.subarray(PEER_HEAD_BYTES) },
           "precommit",
           c.cert.round,
+          false,
         );
         if (this.#inst !== inst) return;
       }

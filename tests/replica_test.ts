@@ -46,6 +46,7 @@ import {
   Replica,
   SKIP_AFTER_FRAMES,
   STARTUP_GRACE_FRAMES,
+  TAKING_PART_INTERVALS,
 } from "../lib/replica.ts";
 import { decodeTx, type Tx, TX_SIGNED_BYTES } from "../lib/tx.ts";
 import { decodeVotes, encodeVotes, VOTES_FILE, type VotesRecord } from "../lib/votes_file.ts";
@@ -1874,6 +1875,27 @@ Deno.test("a certified state that does not build on the committed frame is not a
   assert.deepEqual(events(replica.peerMessage(endOf(1) + 20, commitBody(2, genuine)).actions, "dropped"), []);
 });
 
+Deno.test("a certified state held while it could not be checked is checked again before it is adopted", () => {
+  // Review of 005e50c: x1 (F0 + 3, of another history) came while this server was at the genesis, too far
+  // behind to check it, and was held; once the genuine F0 to F0 + 2 were committed, x2 chained to x1 and
+  // x1 was adopted over the committed F0 + 2.
+  const replica = newReplica(1, endOf(10));
+  let t = endOf(10) + 1;
+  const send = (c: Commit) => settle(replica, t, replica.peerMessage(t++, commitBody(2, c)).actions);
+  const g0 = certify(F0, { signers: [0, 2] });
+  const g1 = certify(F0 + 1, { parent: g0.state, prevDigest: g0.cert.digest, signers: [0, 2] });
+  const g2 = certify(F0 + 2, { parent: g1.state, prevDigest: g1.cert.digest, signers: [0, 2] });
+  const g3 = certify(F0 + 3, { parent: g2.state, prevDigest: g2.cert.digest, signers: [0, 2] });
+  const x1 = certify(F0 + 3, { prevDigest: "cd".repeat(32), signers: [0, 2] });
+  const x2 = certify(F0 + 4, { parent: x1.state, prevDigest: x1.cert.digest, signers: [0, 2] });
+  send(x1);
+  for (const g of [g0, g1, g2, g3]) send(g);
+  assert.equal(replica.committed.hash, g2.cert.digest);
+  const actions = send(x2);
+  assert.equal(replica.committed.hash, g2.cert.digest, "g2 stays committed");
+  assert.equal(events(actions, "dropped").length, 1, "x1 refused");
+});
+
 Deno.test("after an outage longer than SKIP_AFTER_FRAMES, one agreement skips to the newest ended frame, empty", () => {
   const cluster = new Cluster();
   let down = true;
@@ -2083,7 +2105,7 @@ Deno.test("a lone replica halts once no quorum certified a frame for too long af
   assert.equal(refused.code, "no_quorum");
 });
 
-Deno.test("replicas that hear a quorum but cannot agree wait instead of halting; one that stops hearing it halts", () => {
+Deno.test("replicas that vote but cannot agree wait instead of halting; without a quorum voting they halt", () => {
   // Campaign seed 26 (b = 1) stayed stuck for good after its chaos: rounds had grown long, and each server
   // halted when its grace ran out although it heard every other server, was restarted, and halted again,
   // so that no round ever had its servers in it together.
@@ -2096,15 +2118,31 @@ Deno.test("replicas that hear a quorum but cannot agree wait instead of halting;
   for (const i of [0, 1]) {
     assert.ok(!cluster.replica(i).halted, `s${i} halted though it heard a quorum`);
     assert.deepEqual(cluster.events(i, "no_quorum").map((f) => f.action), [
-      "a quorum of servers is heard, so it waits for them to agree instead of stopping; refusing transfers " +
-      "until they do",
+      "a quorum of servers takes part in the agreement, so it waits for them to agree instead of stopping; " +
+      "refusing transfers until they do",
     ]);
   }
   const refused = answerOf(cluster.replica(0).request(cluster.now, 1, Kind.submit, new Uint8Array(144)));
   assert.equal(refused.code, "no_quorum");
   talking = false;
-  cluster.runUntil(cluster.now + (MAX_MISSED_FRAMES + 3) * 1_000);
-  assert.ok(cluster.replica(0).halted && cluster.replica(1).halted, "without a quorum heard, they stop");
+  cluster.runUntil(cluster.now + (TAKING_PART_INTERVALS + 1) * 1_000);
+  assert.ok(cluster.replica(0).halted && cluster.replica(1).halted, "without a quorum voting, they stop");
+});
+
+Deno.test("a lone replica sent a replayed message of another server's again and again still halts", () => {
+  // Review of 9e33097: counting any signed message as a server heard let anyone who captured one (traffic is
+  // not encrypted) keep a cut-off server waiting for good. A replay is a repeat: it shows no one takes part.
+  const replica = newReplica(0, T0);
+  const vote = voteBody(1, "prevote", NIL);
+  const want = signedBody(serverKeys[1]!, [wantPayload(NETWORK.id, F0)]);
+  for (let t = T0; t < endOf(60) && !replica.halted; t += 250) {
+    replica.tick(t);
+    if (t % 2_000 === 0) {
+      replica.peerMessage(t, vote);
+      replica.peerMessage(t, want);
+    }
+  }
+  assert.ok(replica.halted, `it never halted; committed ${replica.committed.frame}`);
 });
 
 Deno.test("a lone replica waiting for quorum refuses transfers with no_quorum, and takes them again once a certified state comes", async () => {

@@ -19,9 +19,10 @@ Runs the server whose public key is FILE's, on the host and port that peers.json
 frame it votes on the hash of its balance database; agreed databases go to DIR/archive as
 HASH.UNIX_SECONDS. Logs one line per event on stderr.
 
-When no frame is agreed for several frames and it cannot hear enough servers to make a quorum,
-it stops with exit status 3 (operators restart it once the others are back); while it hears a
-quorum, or with --wait-for-quorum, it stays up, refuses transfers, and resumes when they agree.
+When no frame is agreed for several frames and not enough servers vote with it to make a
+quorum, it stops with exit status 3 (operators restart it once the others are back); while a
+quorum still votes, or with --wait-for-quorum, it stays up, refuses transfers, and resumes when
+they agree.
 
 Options:
   --peers FILE          the network file (servers, interval, genesis)
