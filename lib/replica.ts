@@ -1318,6 +1318,7 @@ export class Replica {
       return false;
     }
     const sender = this.#index.get(opened.sender)!;
+    this.#heardMs.set(sender, this.#nowMs);
     const payload = opened.payload;
     const code = payload[0]!;
     if (payload.length < 1 + HASH_BYTES || toHex(payload.subarray(1, 1 + HASH_BYTES)) !== this.network.id) {
@@ -1328,7 +1329,6 @@ export class Replica {
       });
       return true;
     }
-    this.#heardMs.set(sender, this.#nowMs);
     this.#route({ code, sender, body, payload });
     return true;
   }
